@@ -1,0 +1,1 @@
+"""Analysis: fit compute–performance and entropy–performance laws to runs, predict asymptotes."""

@@ -1,0 +1,55 @@
+"""The environment protocol: where prompts come from and what a correct answer is.
+
+An `Env` serves an endless, deterministic stream of training prompts addressed by position
+(`train_prompts(position, count)`), and a fixed held-out validation set. Addressing by position
+instead of iterating makes resume exact: a checkpoint stores one integer, and resuming at an epoch
+boundary is no special case. Multi-turn environments (SWE) extend the same protocol with a
+`step` that answers the model's tool calls; single-turn environments (math) have none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One task instance.
+
+    `messages` is the chat to render with the tokenizer's chat template (the trainer renders it);
+    `answer` is the gold answer that verifiable rewards check against; `meta` carries what the
+    environment knows about the task (family, difficulty, source index) and is logged with samples.
+    """
+
+    id: str
+    messages: tuple[dict[str, str], ...]
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Env(Protocol):
+    name: str
+
+    def train_prompts(self, position: int, count: int) -> list[Prompt]:
+        """Prompts at positions [position, position + count) of the training stream.
+
+        The stream runs over the training split epoch after epoch, each epoch in its own seeded
+        order, so the same position always gives the same prompt."""
+        ...
+
+    @property
+    def epoch_size(self) -> int:
+        """Number of distinct training prompts in one epoch."""
+        ...
+
+    def val_prompts(self) -> list[Prompt]:
+        """The held-out validation prompts (never in the training stream), in a fixed order."""
+        ...
+
+    def gold_completion(self, prompt: Prompt) -> str:
+        """A correct assistant reply for `prompt`, used by the supervised warm start."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Launching: the `asymptote` command line; local, accelerate, DeepSpeed and SLURM launchers."""

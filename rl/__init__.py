@@ -1,0 +1,1 @@
+"""The trainer: config, loop, losses, advantages, filters, rollout engines, checkpointing, logging."""

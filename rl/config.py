@@ -1,0 +1,358 @@
+"""The recipe schema: one typed, documented, validated description of a run.
+
+A recipe is a YAML file. It may name `base: other.yaml` (relative to itself) and override keys of
+it; the command line overrides further with `key.sub=value` (the value is read as YAML). Unknown
+keys, wrong types, out-of-range values and invalid combinations fail here, before any model loads,
+with a message that names the file (or override), the key and what is allowed.
+
+Each component owns its small config (a loss in rl/losses.py, an advantage estimator in
+rl/advantages.py, the environment in envs/, rewards in rewards/); this module composes them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from envs.math import MathEnvConfig
+from rewards import RewardConfig
+from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig
+from rl.losses import AggregationConfig, EntropyConfig, KLConfig, LossConfig
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run; the message names the source, the key and what is allowed."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class WarmStartConfig(_Config):
+    """A short supervised fine-tune on the environment's gold answers before RL, so that a tiny
+    random model starts with a non-zero accuracy, as a pretrained one would. The result is cached
+    beside the model (keyed by a hash of everything that determines it) and reused."""
+
+    steps: int = Field(0, ge=0)
+    """Optimizer steps of supervised training; 0 disables the warm start."""
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    warmup_steps: int = Field(10, ge=0)
+
+
+class ModelConfig(_Config):
+    path: str
+    """A local directory with a Hugging Face causal LM and its tokenizer (config.json, weights,
+    tokenizer files). `asymptote tiny-model PATH` builds a tiny one. Relative paths are taken from
+    the working directory."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Weights' dtype for training and generation. float32 on CPU."""
+    warm_start: WarmStartConfig = WarmStartConfig()
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (saves memory, costs ~30% more compute)."""
+
+
+class EngineConfig(_Config):
+    """The rollout engine and how it samples."""
+
+    name: Literal["hf"] = "hf"
+    """hf: transformers' generate on the training model itself (CPU or GPU)."""
+    max_new_tokens: int = Field(64, ge=1)
+    """Completion budget in tokens; a completion that reaches it finishes with reason 'length'."""
+    temperature: float = Field(1.0, gt=0.0)
+    """Sampling temperature. The trainer's log-probs use the same temperature, so the importance
+    ratio compares the same distribution (a temperature mismatch is a known silent bug)."""
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling. Values below 1 sample from a truncated distribution whose log-probs the
+    trainer does not reproduce; keep 1.0 for on-policy RL."""
+    top_k: int = Field(0, ge=0)
+    """0 disables top-k."""
+    batch_size: int = Field(256, ge=1)
+    """Sequences per generate call (prompts × samples); bounds generation memory."""
+
+
+class AlgorithmConfig(_Config):
+    """What is optimised: group size, advantage estimator, policy loss, aggregation, regularisers."""
+
+    group_size: int = Field(8, ge=1)
+    """Completions sampled per prompt (G in GRPO)."""
+    advantage: Annotated[Union[AdvantageConfig], Field(discriminator="name")] = AdvantageConfig()
+    loss: Annotated[Union[LossConfig], Field(discriminator="name")] = LossConfig()
+    aggregation: AggregationConfig = AggregationConfig()
+    kl: KLConfig = KLConfig()
+    entropy: EntropyConfig = EntropyConfig()
+    zero_variance_filter: bool = False
+    """Drop groups whose completions all got the same reward from the loss (their GRPO advantage is
+    0 anyway; dropping them changes the token-mean denominator). DAPO, ScaleRL."""
+
+    @model_validator(mode="after")
+    def _group_estimators_need_groups(self) -> "AlgorithmConfig":
+        if self.advantage.name in GROUP_ESTIMATORS and self.group_size < 2:
+            raise ValueError(
+                f"group_size must be at least 2 with the '{self.advantage.name}' advantage, which compares the "
+                f"completions of a prompt with each other (got group_size={self.group_size})"
+            )
+        return self
+
+
+class TrainConfig(_Config):
+    """The shape of one iteration: sample a batch of rollouts, then take optimizer steps on it."""
+
+    iterations: int = Field(100, ge=1)
+    """Rollout batches to collect and train on."""
+    prompts_per_iteration: int = Field(16, ge=1)
+    """Prompts per batch; the batch has prompts_per_iteration × group_size completions."""
+    mini_batches: int = Field(1, ge=1)
+    """Optimizer steps per pass over the batch (the batch is split into this many mini-batches, by
+    whole groups). 1 is on-policy GRPO."""
+    epochs: int = Field(1, ge=1)
+    """Passes over each batch (PPO epochs)."""
+    micro_batch_size: int = Field(64, ge=1)
+    """Sequences per forward/backward; gradients accumulate over the mini-batch (no effect on the math)."""
+
+    @model_validator(mode="after")
+    def _minibatches_divide_prompts(self) -> "TrainConfig":
+        if self.prompts_per_iteration % self.mini_batches:
+            raise ValueError(
+                f"mini_batches ({self.mini_batches}) must divide prompts_per_iteration ({self.prompts_per_iteration}): "
+                "mini-batches are made of whole groups"
+            )
+        return self
+
+
+class OptimizerConfig(_Config):
+    """AdamW with a learning-rate schedule (transformers' get_scheduler)."""
+
+    lr: float = Field(1e-6, gt=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up over this many optimizer steps."""
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Decay after warm-up, over all optimizer steps of the run."""
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    """Clip the global gradient norm; None disables clipping (the norm is still logged)."""
+
+
+class EvalConfig(_Config):
+    """ScaleRL's y-axis: mean over held-out prompts of the mean verifiable reward of k samples."""
+
+    every: int = Field(10, ge=1)
+    """Evaluate every this many iterations (and after the last one)."""
+    at_start: bool = True
+    """Also evaluate before the first iteration (the starting point of the curve)."""
+    num_prompts: int | None = Field(None, ge=1)
+    """How many of the environment's validation prompts to use; None uses all."""
+    k: int = Field(4, ge=1)
+    """Samples per prompt."""
+    temperature: float | None = Field(None, gt=0.0)
+    """None samples at the engine's training temperature."""
+
+
+class WandbConfig(_Config):
+    mode: Literal["disabled", "offline", "online"] = "disabled"
+    """offline writes a wandb run inside the run directory, to `wandb sync` later."""
+    project: str = "asymptote"
+    entity: str | None = None
+    group: str | None = None
+    """Runs of one sweep or recipe share a group."""
+
+
+class LoggingConfig(_Config):
+    runs_dir: str = "runs"
+    """The run directory is <runs_dir>/<name>."""
+    samples_per_iteration: int = Field(4, ge=0)
+    """Prompts/completions/rewards written to samples.jsonl each iteration."""
+    progress: bool = True
+    """Show a progress bar with the live reward and accuracy."""
+    wandb: WandbConfig = WandbConfig()
+
+
+class CheckpointConfig(_Config):
+    every: int = Field(50, ge=1)
+    """Save every this many iterations (and after the last one)."""
+    keep_last: int = Field(2, ge=1)
+    """Older checkpoints are deleted once a newer one is complete."""
+
+
+class Recipe(_Config):
+    """A whole run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The run's name: its directory under logging.runs_dir."""
+    seed: int = 0
+    """Seeds the model's warm start, the data order, sampling and everything else random."""
+    model: ModelConfig
+    engine: EngineConfig = EngineConfig()
+    env: Annotated[Union[MathEnvConfig], Field(discriminator="name")]
+    reward: RewardConfig = RewardConfig()
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    train: TrainConfig = TrainConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    eval: EvalConfig = EvalConfig()
+    logging: LoggingConfig = LoggingConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.logging.runs_dir) / self.name
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: base inheritance, overrides, and error messages that say where and what
+# --------------------------------------------------------------------------------------------
+
+_OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)$", re.S)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = ()) -> dict:
+    """Deep-merge `over` into a copy of `base`, recording which source set each key path."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, sources, source, path)
+        else:
+            out[key] = copy.deepcopy(value)
+            sources[path] = source
+    return out
+
+
+def _load_with_bases(path: Path, sources: dict, chain: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in chain:
+        raise RecipeError(f"{path}: 'base' inheritance loops: " + " -> ".join(str(p) for p in chain + (path,)))
+    data = _read_yaml(path)
+    base_name = data.pop("base", None)
+    merged: dict = {}
+    if base_name is not None:
+        if not isinstance(base_name, str):
+            raise RecipeError(f"{path}: 'base' must be a path to another recipe, got {base_name!r}")
+        merged = _load_with_bases((path.parent / base_name), sources, chain + (path,))
+    return _merge(merged, data, sources, str(path), ())
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    m = _OVERRIDE.match(text)
+    if not m:
+        raise RecipeError(f"override {text!r}: expected key.sub=value, e.g. train.iterations=50")
+    try:
+        value = yaml.safe_load(m.group(2)) if m.group(2).strip() else ""
+    except yaml.YAMLError as e:
+        raise RecipeError(f"override {text!r}: the value is not valid YAML: {e}") from None
+    return m.group(1).split("."), value
+
+
+def _nest(keys: list[str], value: Any) -> dict:
+    out: Any = value
+    for key in reversed(keys):
+        out = {key: out}
+    return out
+
+
+def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
+    """Follow a validation-error location through the schema.
+
+    Returns the key as a user writes it (discriminated-union tags, which pydantic puts in the
+    location, are dropped) and the config class found there (to list its allowed keys)."""
+    keys: list[str] = []
+    node: Any = [Recipe]  # the candidate classes at this point of the path
+    for part in loc:
+        members = [m for m in node if isinstance(m, type) and issubclass(m, BaseModel)]
+        tagged = [m for m in members if _tag(m) == part and part not in m.model_fields]
+        if len(members) > 1 and tagged:
+            node = tagged
+            continue
+        keys.append(str(part))
+        field = members[0].model_fields.get(part) if len(members) == 1 and isinstance(part, str) else None
+        node = _union_members(field.annotation) if field is not None else []
+    members = [m for m in node if isinstance(m, type) and issubclass(m, BaseModel)]
+    return keys, members[0] if len(members) == 1 else None
+
+
+def _union_members(tp: Any) -> list[type[BaseModel]]:
+    args = typing.get_args(tp)
+    if not args:
+        return [tp] if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+    out: list[type[BaseModel]] = []
+    for a in args:
+        out.extend(_union_members(a))
+    return out
+
+
+def _tag(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("name")
+    return field.default if field is not None else None
+
+
+def _format_errors(err: ValidationError, sources: dict, main: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        keys, _ = _walk(loc)
+        key = ".".join(keys) or "<recipe>"
+        source = main
+        for n in range(len(keys), 0, -1):
+            if tuple(keys[:n]) in sources:
+                source = sources[tuple(keys[:n])]
+                break
+        if e["type"] == "extra_forbidden":
+            _, parent = _walk(loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent is not None else "?"
+            msg = f"unknown key '{loc[-1]}'; allowed keys here: {allowed}"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif e["type"] == "union_tag_invalid":
+            ctx = e["ctx"]
+            msg = f"unknown {ctx['discriminator'].strip(chr(39))} {ctx['tag']!r}; allowed: {ctx['expected_tags']}"
+        else:
+            msg = e["msg"]
+            if "input" in e and not isinstance(e["input"], dict):
+                msg += f" (got {e['input']!r})"
+        lines.append(f"{source}: {key}: {msg}")
+    return "invalid recipe:\n  " + "\n  ".join(lines)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe file with its bases, apply `key.sub=value` overrides, validate."""
+    path = Path(path)
+    sources: dict[tuple, str] = {}
+    data = _load_with_bases(path, sources)
+    for text in overrides:
+        keys, value = parse_override(text)
+        data = _merge(data, _nest(keys, value), sources, f"override '{text}'")
+    return recipe_from_dict(data, sources, str(path))
+
+
+def recipe_from_dict(data: dict, sources: dict | None = None, source: str = "<recipe>") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_format_errors(e, sources or {}, source)) from None
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The fully resolved recipe as YAML (written to the run directory)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
