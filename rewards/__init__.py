@@ -1,0 +1,187 @@
+"""Reward functions and the scorer that combines them.
+
+A reward function has one signature:
+
+    reward_fn(completion: str, prompt: Prompt, **args) -> float
+
+`completion` is the decoded assistant reply, `prompt` the env's Prompt (with the gold `answer` and
+`meta`), `args` the function's keyword-only parameters, set per recipe in `reward.functions[].args`
+and validated against the signature when the recipe loads. A function raises when it cannot score
+(a gold answer it cannot read, say): compute_rewards turns that into a logged 0, never a crash.
+
+The total reward of a completion is the weighted sum of the listed functions. One of them, named by
+`reward.verifiable`, is the correctness that val/accuracy (ScaleRL's y-axis) averages.
+
+Rewards that need a model or a sandbox (LLM judges, code tests) will score whole batches at once:
+they will get a batch signature and a registry of their own beside REWARDS, and compute_rewards
+will call both. Names stay unique across the two, so a recipe selects any reward by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import typing
+from dataclasses import dataclass
+from math import isfinite  # `import math` would be shadowed by the submodule rewards.math
+from typing import Any, Callable
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from envs.base import Prompt
+from rewards.format import format_reward
+from rewards.math import math_verify_reward
+
+log = logging.getLogger(__name__)
+
+
+def reward_args(fn: Callable[..., float]) -> dict[str, inspect.Parameter]:
+    """The configurable parameters of a reward function: all but (completion, prompt)."""
+    return dict(list(inspect.signature(fn).parameters.items())[2:])
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class RewardFunctionConfig(_Config):
+    """One term of the reward: a registered function, its weight and its arguments."""
+
+    name: str
+    """A function of REWARDS: math_verify (1 if the final answer equals the gold answer, by
+    math_verify), format (1 if the completion matches a regex; default: ends with one \\boxed{})."""
+    weight: float = 1.0
+    """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
+    weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
+    args: dict[str, Any] = {}
+    """Keyword arguments of the function, e.g. {timeout_seconds: 10} for math_verify or
+    {pattern: '.*answer: \\d+'} for format. Unknown names and wrong types fail at load."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_function(cls, name: str) -> str:
+        if name not in REWARDS:
+            raise ValueError(f"unknown reward function '{name}'; allowed: {', '.join(REWARDS)}")
+        return name
+
+    @field_validator("args")
+    @classmethod
+    def _known_args(cls, args: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Each argument must be a keyword parameter of the function and fit its type annotation;
+        values are stored as validated (YAML's "5" for an int parameter becomes 5)."""
+        name = info.data.get("name")
+        if name is None:  # the name failed; its error is reported
+            return args
+        fn = REWARDS[name]
+        params = reward_args(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
+        out = {}
+        for key, value in args.items():
+            if key not in params:
+                allowed = ", ".join(params) or "none"
+                raise ValueError(f"reward '{name}' has no argument '{key}'; allowed arguments: {allowed}")
+            try:
+                out[key] = TypeAdapter(hints[key]).validate_python(value) if key in hints else value
+            except ValidationError as e:
+                msg = "; ".join(str(err.get("ctx", {}).get("error", err["msg"])) for err in e.errors())
+                raise ValueError(f"reward '{name}': argument '{key}'={value!r}: {msg}") from None
+        return out
+
+
+class RewardConfig(_Config):
+    """How completions are scored: a weighted sum of reward functions."""
+
+    functions: list[RewardFunctionConfig] = Field(
+        default_factory=lambda: [RewardFunctionConfig(name="math_verify")], min_length=1
+    )
+    """The terms of the total reward, each function at most once. Default: math_verify alone, the
+    binary verifiable reward of DeepSeek-R1-Zero, DAPO and ScaleRL."""
+    verifiable: str = "math_verify"
+    """The registered function whose value is a completion's correctness, averaged into
+    val/accuracy. If it is not among `functions` it is still computed (with its default arguments,
+    weight 0) so that per_function always holds it."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "RewardConfig":
+        names = [f.name for f in self.functions]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"reward functions listed more than once: {', '.join(repeated)}; list each once")
+        if self.verifiable not in REWARDS:
+            raise ValueError(f"unknown verifiable reward '{self.verifiable}'; allowed: {', '.join(REWARDS)}")
+        return self
+
+    def terms(self) -> list[RewardFunctionConfig]:
+        """The functions to compute: the listed ones, plus `verifiable` at weight 0 if unlisted."""
+        if any(f.name == self.verifiable for f in self.functions):
+            return list(self.functions)
+        return list(self.functions) + [RewardFunctionConfig(name=self.verifiable, weight=0.0)]
+
+
+@dataclass
+class RewardResult:
+    """The scores of a batch of completions."""
+
+    total: list[float]
+    """Weighted sum of the functions, one per completion (what the advantage estimator sees)."""
+    per_function: dict[str, list[float]]
+    """Each computed function's value per completion (0.0 where it raised); holds cfg.verifiable."""
+    errors: int
+    """Function calls that raised or returned a non-finite value."""
+    metrics: dict[str, float]
+    """reward/<function>: the function's mean over the batch; reward/errors: `errors`."""
+
+
+def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardConfig) -> RewardResult:
+    """Score completions[i] (the reply to prompts[i]) with every function of `cfg`, in order.
+
+    A function that raises, or returns NaN/inf or a non-number, scores 0.0 for that completion and
+    counts in `errors`; one warning per function and batch gives the count and the first error."""
+    if len(completions) != len(prompts):
+        raise ValueError(f"{len(completions)} completions but {len(prompts)} prompts; they pair one to one")
+    n = len(completions)
+    total = [0.0] * n
+    per_function: dict[str, list[float]] = {}
+    errors = 0
+    for term in cfg.terms():
+        fn = REWARDS[term.name]
+        values = []
+        failed: list[tuple[str, str]] = []
+        for completion, prompt in zip(completions, prompts):
+            try:
+                value = float(fn(completion, prompt, **term.args))
+                if not isfinite(value):
+                    raise ValueError(f"returned {value}")
+            except Exception as e:  # noqa: BLE001  (any failure of a reward is a logged zero)
+                failed.append((prompt.id, f"{type(e).__name__}: {e}"))
+                value = 0.0
+            values.append(value)
+        if failed:
+            log.warning(
+                "reward '%s' failed on %d of %d completions (scored 0); first, on prompt %s: %s",
+                term.name,
+                len(failed),
+                n,
+                *failed[0],
+            )
+        errors += len(failed)
+        per_function[term.name] = values
+        total = [t + term.weight * v for t, v in zip(total, values)]
+
+    metrics = {f"reward/{name}": (sum(v) / n if n else 0.0) for name, v in per_function.items()}
+    metrics["reward/errors"] = float(errors)
+    return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics)
+
+
+REWARDS: dict[str, Callable[..., float]] = {"math_verify": math_verify_reward, "format": format_reward}
+
+__all__ = ["REWARDS", "RewardConfig", "RewardFunctionConfig", "RewardResult", "compute_rewards", "reward_args"]
