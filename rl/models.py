@@ -1,0 +1,160 @@
+"""Loading causal LMs from local paths, and building the tiny model of the CPU demo.
+
+`build_tiny_model` writes a randomly initialised Qwen2-architecture model and a character-level
+tokenizer (one token per character, from the `tokenizers` library's WordLevel model) with a ChatML
+chat template. Nothing is downloaded; the directory loads with `AutoModelForCausalLM` and
+`AutoTokenizer` like any Hub checkpoint (and in vLLM, whose Qwen2 support it uses).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+PAD, BOS_CHAT, EOS_CHAT, UNK = "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"
+
+# ChatML, as Qwen2 uses; the assistant turn is opened by add_generation_prompt.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+# The tiny model's shape: ~0.8M non-embedding parameters, fast enough to train on 2 CPU cores.
+TINY_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def build_char_tokenizer(chars: str | None = None):
+    """A tokenizer with one token per character of `chars` (default: printable ASCII) plus the
+    ChatML special tokens; characters outside the set map to <unk>."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    chars = chars if chars is not None else string.printable
+    specials = [PAD, BOS_CHAT, EOS_CHAT, UNK]
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for ch in dict.fromkeys(chars):  # keep order, drop duplicates
+        vocab.setdefault(ch, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        eos_token=EOS_CHAT,
+        unk_token=UNK,
+        additional_special_tokens=[BOS_CHAT],
+        clean_up_tokenization_spaces=False,
+        model_max_length=1024,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_model(path: str | Path, seed: int = 0, **shape: int) -> Path:
+    """Write a random tiny Qwen2 model and its character tokenizer to `path`; returns the path.
+
+    `shape` overrides TINY_SHAPE (hidden_size, num_hidden_layers, ...)."""
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    path = Path(path)
+    tokenizer = build_char_tokenizer()
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        bos_token_id=tokenizer.convert_tokens_to_ids(BOS_CHAT),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **{**TINY_SHAPE, **shape},
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=True
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"model path {str(path)!r} is not a directory; give a local Hugging Face model directory "
+            f"(config.json, weights, tokenizer), or build a tiny one with `asymptote tiny-model {path}`"
+        )
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model path {str(path)!r} has no config.json: not a Hugging Face model directory")
+
+
+# tokenizer_config.json classes that mean "the tokenizer.json as written, no model-specific class"
+_GENERIC_TOKENIZERS = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    path = Path(path)
+    _check_model_dir(path)
+    declared = None
+    if (path / "tokenizer_config.json").is_file():
+        declared = json.loads((path / "tokenizer_config.json").read_text()).get("tokenizer_class")
+    if declared in _GENERIC_TOKENIZERS:
+        # AutoTokenizer would replace a generic tokenizer with the model type's own class (for
+        # qwen2: Qwen2Tokenizer, whose byte-level pre-tokenizer drops our character tokenizer's
+        # whitespace). Honour what the checkpoint declares.
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:  # many causal LMs ship without one; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise ValueError(f"tokenizer at {str(path)!r} has no chat template; prompts are rendered through it")
+    return tokenizer
+
+
+def load_model(path: str | Path, dtype: str = "float32") -> PreTrainedModel:
+    path = Path(path)
+    _check_model_dir(path)
+    return AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, messages) -> list[int]:
+    """Token ids of a chat prompt through the tokenizer's chat template, ending with the opened
+    assistant turn."""
+    return list(
+        tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True, return_dict=False)
+    )
+
+
+def non_embedding_params(model: torch.nn.Module) -> int:
+    """N in the 2N / 6N FLOP estimates (Kaplan et al. 2020): parameters outside the token
+    embedding and an untied LM head."""
+    embed = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    excluded = {id(embed)} | ({id(head.weight)} if head is not None else set())
+    return sum(p.numel() for p in model.parameters() if id(p) not in excluded)
+
+
+def model_fingerprint(path: str | Path) -> str:
+    """A cheap identity of a model directory (its config and weight files' names, sizes, mtimes)."""
+    path = Path(path)
+    entries = []
+    for f in sorted(path.iterdir()):
+        if f.is_file() and (f.suffix in {".json", ".safetensors", ".bin"}):
+            st = f.stat()
+            entries.append([f.name, st.st_size, int(st.st_mtime)])
+    return json.dumps(entries)

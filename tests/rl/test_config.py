@@ -1,0 +1,125 @@
+"""Recipe loading: inheritance, overrides, and errors that name the source, the key and what is allowed."""
+
+from pathlib import Path
+
+import pytest
+
+from launch.cli import main
+from rl.config import RecipeError, dump_recipe, load_recipe, recipe_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+name: base-run
+model:
+  path: models/nowhere
+env:
+  name: math
+  tasks:
+    - name: chain_sum
+algorithm:
+  group_size: 4
+train:
+  iterations: 10
+"""
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    (tmp_path / "base.yaml").write_text(BASE)
+    return tmp_path / "base.yaml"
+
+
+def _error(path, overrides=()) -> str:
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path, overrides)
+    return str(e.value)
+
+
+def test_base_inheritance_and_overrides(tmp_path, base):
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\nname: child\ntrain:\n  prompts_per_iteration: 4\n")
+    r = load_recipe(child, ["train.iterations=3", "algorithm.loss.clip_high=0.28", "optimizer.betas=[0.9, 0.95]"])
+    assert r.name == "child"
+    assert r.train.iterations == 3 and r.train.prompts_per_iteration == 4  # override, then child
+    assert r.algorithm.group_size == 4  # from the base
+    assert r.algorithm.loss.clip_high == 0.28 and r.algorithm.loss.clip_low == 0.2
+    assert r.optimizer.betas == (0.9, 0.95)
+    # the resolved recipe round-trips
+    again = recipe_from_dict(__import__("yaml").safe_load(dump_recipe(r)))
+    assert again == r
+
+
+def test_unknown_key_lists_allowed_keys_and_source(base):
+    msg = _error(base, ["train.iteratons=5"])
+    assert "override 'train.iteratons=5': train.iteratons: unknown key 'iteratons'" in msg
+    assert "allowed keys here: iterations, prompts_per_iteration, mini_batches, epochs, micro_batch_size" in msg
+
+
+def test_unknown_key_in_file_names_the_file(tmp_path, base):
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\noptimiser:\n  lr: 0.1\n")
+    msg = _error(child)
+    assert f"{child.resolve()}: optimiser: unknown key 'optimiser'" in msg
+    assert "optimizer" in msg  # the allowed top-level keys are listed
+
+
+def test_error_in_base_names_the_base_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE.replace("iterations: 10", "iterations: ten"))
+    (tmp_path / "child.yaml").write_text("base: base.yaml\nname: child\n")
+    msg = _error(tmp_path / "child.yaml")
+    assert f"{(tmp_path / 'base.yaml').resolve()}: train.iterations: Input should be a valid integer" in msg
+    assert "(got 'ten')" in msg
+
+
+def test_wrong_type_and_out_of_range(base):
+    assert "train.iterations: Input should be a valid integer" in _error(base, ["train.iterations=abc"])
+    assert "optimizer.lr: Input should be greater than 0" in _error(base, ["optimizer.lr=-1"])
+    assert "algorithm.loss.clip_low: Input should be less than 1" in _error(base, ["algorithm.loss.clip_low=1.5"])
+    assert "engine.temperature: Input should be greater than 0" in _error(base, ["engine.temperature=0"])
+
+
+def test_unknown_component_names_list_the_allowed_ones(base):
+    msg = _error(base, ["algorithm.loss.name=ppo_clipp"])
+    assert "algorithm.loss: unknown name 'ppo_clipp'; allowed: 'ppo_clip'" in msg
+    msg = _error(base, ["algorithm.aggregation.name=mean"])
+    assert "algorithm.aggregation.name: Input should be 'token_mean', 'seq_mean_token_mean'" in msg
+    msg = _error(base, ["algorithm.loss.clip_lo=0.1"])  # a loss's own config is checked too
+    assert "algorithm.loss.clip_lo: unknown key 'clip_lo'; allowed keys here: name, clip_low, clip_high, dual_clip" in msg
+
+
+def test_group_size_one_with_grpo(base):
+    msg = _error(base, ["algorithm.group_size=1"])
+    assert "algorithm: Value error, group_size must be at least 2 with the 'grpo' advantage" in msg
+
+
+def test_minibatches_must_divide_prompts(base):
+    msg = _error(base, ["train.prompts_per_iteration=6", "train.mini_batches=4"])
+    assert "mini_batches (4) must divide prompts_per_iteration (6)" in msg
+
+
+def test_missing_required_key_and_bad_files(tmp_path, base):
+    (tmp_path / "nomodel.yaml").write_text("name: x\nenv: {name: math, tasks: [{name: chain_sum}]}\n")
+    assert "model: required key is missing" in _error(tmp_path / "nomodel.yaml")
+    assert "recipe file not found" in _error(tmp_path / "absent.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    assert "not valid YAML" in _error(tmp_path / "bad.yaml")
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    assert "'base' inheritance loops" in _error(tmp_path / "a.yaml")
+    assert "expected key.sub=value" in _error(base, ["train.iterations"])
+
+
+def test_cli_reports_recipe_errors_before_loading_anything(base, capsys):
+    # model.path does not exist: had anything loaded, this would be a FileNotFoundError instead
+    assert main(["train", str(base), "algorithm.loss.name=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown name 'nope'" in err and "allowed: 'ppo_clip'" in err
+
+
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "grids" not in p.parts)  # grids are not recipes
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
+def test_every_committed_recipe_is_valid(path):
+    load_recipe(path)
