@@ -33,6 +33,20 @@ class RecipeError(ValueError):
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_component_names(cls, data: Any) -> Any:
+        """A component given without `name` (e.g. the override algorithm.loss.clip_high=0.28)
+        keeps the default component's name."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, field in cls.model_fields.items():
+            default_name = getattr(field.default, "name", None)
+            if field.discriminator and default_name and isinstance(data.get(key), dict) and "name" not in data[key]:
+                data[key] = {**data[key], "name": default_name}
+        return data
+
 
 class WarmStartConfig(_Config):
     """A short supervised fine-tune on the environment's gold answers before RL, so that a tiny
@@ -275,21 +289,34 @@ def _nest(keys: list[str], value: Any) -> dict:
 def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
     """Follow a validation-error location through the schema.
 
-    Returns the key as a user writes it (discriminated-union tags, which pydantic puts in the
-    location, are dropped) and the config class found there (to list its allowed keys)."""
+    Returns the key as a user writes it (pydantic puts a discriminated union's tag in the location:
+    `algorithm.loss.ppo_clip.clip_low`; the user wrote `algorithm.loss.clip_low`) and the config
+    class found there (to list its allowed keys)."""
     keys: list[str] = []
-    node: Any = [Recipe]  # the candidate classes at this point of the path
+    members: list[type[BaseModel]] = [Recipe]
+    union = False  # whether `members` came from a discriminated union (whose tag comes next)
     for part in loc:
-        members = [m for m in node if isinstance(m, type) and issubclass(m, BaseModel)]
-        tagged = [m for m in members if _tag(m) == part and part not in m.model_fields]
-        if len(members) > 1 and tagged:
-            node = tagged
+        tagged = [m for m in members if _tag(m) == part]
+        if union and tagged:
+            members, union = tagged, False
             continue
         keys.append(str(part))
         field = members[0].model_fields.get(part) if len(members) == 1 and isinstance(part, str) else None
-        node = _union_members(field.annotation) if field is not None else []
-    members = [m for m in node if isinstance(m, type) and issubclass(m, BaseModel)]
-    return keys, members[0] if len(members) == 1 else None
+        members = _union_members(field.annotation) if field is not None else []
+        union = field is not None and field.discriminator is not None
+    return keys, members[0] if len(members) == 1 and not union else None
+
+
+def _field_at(keys: list[str]):
+    """The pydantic field at a printed key path, or None."""
+    members: list[type[BaseModel]] = [Recipe]
+    field = None
+    for key in keys:
+        field = members[0].model_fields.get(key) if len(members) == 1 else None
+        if field is None:
+            return None
+        members = _union_members(field.annotation)
+    return field
 
 
 def _union_members(tp: Any) -> list[type[BaseModel]]:
@@ -324,11 +351,15 @@ def _format_errors(err: ValidationError, sources: dict, main: str) -> str:
             msg = f"unknown key '{loc[-1]}'; allowed keys here: {allowed}"
         elif e["type"] == "missing":
             msg = "required key is missing"
+        elif e["type"] == "union_tag_not_found":
+            field_members = _union_members(_field_at(keys).annotation) if _field_at(keys) else []
+            allowed = ", ".join(repr(_tag(m)) for m in field_members)
+            msg = f"missing 'name' (which one?); allowed: {allowed}"
         elif e["type"] == "union_tag_invalid":
             ctx = e["ctx"]
             msg = f"unknown {ctx['discriminator'].strip(chr(39))} {ctx['tag']!r}; allowed: {ctx['expected_tags']}"
         else:
-            msg = e["msg"]
+            msg = e["msg"].removeprefix("Value error, ")
             if "input" in e and not isinstance(e["input"], dict):
                 msg += f" (got {e['input']!r})"
         lines.append(f"{source}: {key}: {msg}")

@@ -90,7 +90,7 @@ def test_unknown_component_names_list_the_allowed_ones(base):
 
 def test_group_size_one_with_grpo(base):
     msg = _error(base, ["algorithm.group_size=1"])
-    assert "algorithm: Value error, group_size must be at least 2 with the 'grpo' advantage" in msg
+    assert "algorithm: group_size must be at least 2 with the 'grpo' advantage" in msg
 
 
 def test_minibatches_must_divide_prompts(base):
@@ -123,3 +123,17 @@ RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "grids" not in
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT / "recipes")))
 def test_every_committed_recipe_is_valid(path):
     load_recipe(path)
+
+
+def test_environment_errors_name_the_key_as_written(base):
+    msg = _error(base, ["env.tasks=[{name: chain_sum, config: {max_digitz: 2}}]"])
+    assert "env.tasks.0" in msg and "env.math" not in msg and "max_digitz" in msg
+    msg = _error(base, ["env.name=chess"])
+    assert "env: unknown name 'chess'; allowed: 'math'" in msg
+
+
+def test_component_without_name(tmp_path, base):
+    r = load_recipe(base, ["algorithm.loss={clip_high: 0.3}"])
+    assert r.algorithm.loss.name == "ppo_clip" and r.algorithm.loss.clip_high == 0.3
+    (tmp_path / "noname.yaml").write_text("name: x\nmodel: {path: m}\nenv: {tasks: [{name: chain_sum}]}\n")
+    assert "env: missing 'name' (which one?); allowed: 'math'" in _error(tmp_path / "noname.yaml")
