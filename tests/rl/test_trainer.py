@@ -1,0 +1,190 @@
+"""The trainer end to end on a tiny model: the metrics contract, resume equivalence (also at an
+epoch boundary), gradient accumulation equivalence, and that an update lowers the loss."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rl.config import dump_recipe, load_recipe, recipe_from_dict
+from rl.logger import read_jsonl
+from rl.trainer import Trainer, train
+
+# timings and wall-clock-derived counters differ between any two runs; everything else must match
+TIMING_KEYS = ("train/time/", "compute/device_hours")
+
+
+def make_recipe(tmp_path: Path, model_dir: Path, **over):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = tmp_path / "data.jsonl"
+    if not data.exists():
+        # 12 questions: 4 held out for validation, 8 for training (an epoch = 2 iterations of 4 prompts)
+        rows = [{"question": f"{a}+{b}=", "answer": str(a + b)} for a, b in
+                [(1, 2), (3, 4), (5, 1), (2, 2), (7, 1), (4, 4), (6, 3), (8, 1), (2, 5), (3, 3), (1, 1), (9, 0)]]
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {
+        "name": "t",
+        "seed": 3,
+        "model": {"path": str(model_dir), "warm_start": {"steps": 0}},
+        "engine": {"max_new_tokens": 4},
+        "env": {"name": "math", "dataset": str(data), "val_size": 4, "answer_format": "plain"},
+        "reward": {"functions": [{"name": "math_verify"}]},
+        "algorithm": {"group_size": 4},
+        "train": {"iterations": 5, "prompts_per_iteration": 4, "micro_batch_size": 16},
+        "optimizer": {"lr": 1e-3},
+        "eval": {"every": 2, "k": 2},
+        "checkpoint": {"every": 2, "keep_last": 2},
+        "logging": {"runs_dir": str(tmp_path / "runs"), "progress": False, "samples_per_iteration": 2},
+    }
+    for key, value in over.items():
+        node = recipe
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return recipe_from_dict(recipe)
+
+
+def comparable(lines):
+    return [{k: v for k, v in m.items() if not k.startswith(TIMING_KEYS)} for m in lines]
+
+
+def test_run_directory_follows_the_contract(tmp_path, tiny_model_dir):
+    recipe = make_recipe(tmp_path, tiny_model_dir)
+    run_dir = train(recipe)
+    lines = read_jsonl(run_dir / "metrics.jsonl")
+    assert [m["iteration"] for m in lines] == [0, 1, 2, 3, 4, 5]  # the start eval, then one line per iteration
+    assert [m["step"] for m in lines] == [0, 1, 2, 3, 4, 5]  # one optimizer step per iteration
+    for m in lines:
+        assert {"step", "compute/device_hours", "compute/flops", "compute/tokens"} <= set(m)
+    for m in lines[1:]:
+        for key in ("train/reward", "train/entropy", "train/loss", "train/clip_frac_low", "train/clip_frac_high",
+                    "train/response_length/mean", "train/time/gen", "train/time/update", "train/grad_norm",
+                    "train/reward/math_verify", "train/reward_errors", "train/mismatch_kl"):
+            assert key in m, key
+        assert 0.0 <= m["train/reward"] <= 1.0
+        assert m["train/mismatch_kl"] < 1e-3  # the engine and the trainer score the same distribution
+    # cumulative counters grow; FLOPs follow 2N per generated token + 6N per trained token
+    for a, b in zip(lines, lines[1:]):
+        assert b["compute/tokens"] > a["compute/tokens"] and b["compute/flops"] > a["compute/flops"]
+        assert b["compute/device_hours"] > a["compute/device_hours"]
+    assert [("val/accuracy" in m) for m in lines] == [True, False, True, False, True, True]  # every 2 and the last
+    assert "val/pass@2" in lines[-1]
+    samples = read_jsonl(run_dir / "samples.jsonl")
+    assert len(samples) == 2 * 5 and len(samples[0]["completions"]) == 4
+    assert load_recipe(run_dir / "recipe.yaml") == recipe  # the resolved recipe reloads to the same recipe
+    assert (run_dir / "checkpoints" / "latest").resolve().name == "iter_0000005"
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("iter_*")) == ["iter_0000004", "iter_0000005"]
+    assert (run_dir / "final_model" / "config.json").is_file()
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train(recipe)
+
+
+def test_flops_by_hand(tmp_path, tiny_model_dir):
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=1, eval__at_start=False)
+    run_dir = train(recipe)
+    line = read_jsonl(run_dir / "metrics.jsonl")[0]
+    from rl.models import load_model, non_embedding_params
+
+    n = non_embedding_params(load_model(tiny_model_dir))
+    generated = line["compute/tokens"]
+    trained = line["train/trained_tokens"]  # prompt + completion tokens through forward and backward
+    assert line["compute/flops"] == pytest.approx(n * (2 * generated + 6 * trained))
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path, tiny_model_dir, monkeypatch):
+    """Kill after iteration 3 (checkpoint at 2, which is also an epoch boundary: 8 training prompts,
+    4 per iteration), resume, and compare every non-timing metric with an uninterrupted run."""
+    whole = make_recipe(tmp_path / "a", tiny_model_dir)
+    reference = comparable(read_jsonl(train(whole) / "metrics.jsonl"))
+
+    broken = make_recipe(tmp_path / "b", tiny_model_dir)
+    original = Trainer.train_iteration
+
+    def crash_at_4(self):
+        if self.state.iteration == 3:
+            raise Crash()
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_iteration", crash_at_4)
+    with pytest.raises(Crash):
+        train(broken)
+    run_dir = broken.run_dir
+    assert [m["iteration"] for m in read_jsonl(run_dir / "metrics.jsonl")] == [0, 1, 2, 3]
+    monkeypatch.setattr(Trainer, "train_iteration", original)
+
+    trainer = Trainer(broken, resume=True)
+    assert trainer.state.iteration == 2 and trainer.state.data_position == 8 == trainer.env.epoch_size
+    # the line of iteration 3, written after the checkpoint, is cut away before the run continues
+    assert [m["iteration"] for m in read_jsonl(run_dir / "metrics.jsonl")] == [0, 1, 2]
+    trainer.fit()
+    resumed = comparable(read_jsonl(run_dir / "metrics.jsonl"))
+    assert resumed == reference
+    # and the resumed run trained (it did not silently skip the epoch that starts at the boundary)
+    assert [m["step"] for m in resumed] == [0, 1, 2, 3, 4, 5]
+
+
+def test_resume_without_checkpoint_starts_over(tmp_path, tiny_model_dir, capsys):
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=1)
+    train(recipe, resume=True)
+    assert "no checkpoint" in capsys.readouterr().out
+    assert len(read_jsonl(recipe.run_dir / "metrics.jsonl")) == 2
+
+
+def test_gradient_accumulation_does_not_change_the_update(tmp_path, tiny_model_dir):
+    """micro_batch_size 1 (16 backward passes) and 16 (one) give the same gradient at the optimizer
+    step (compared before AdamW, whose first step divides by |g| and so magnifies float noise)."""
+    grads = []
+    for mbs in (1, 16):
+        recipe = make_recipe(tmp_path / str(mbs), tiny_model_dir, train__micro_batch_size=mbs,
+                             train__iterations=1, eval__at_start=False)
+        trainer = Trainer(recipe)
+        captured = []
+        trainer.optimizer.step = lambda *a, **k: captured.append(
+            torch.cat([p.grad.flatten() for p in trainer.policy.parameters()])
+        )
+        trainer.train_iteration()
+        trainer.close()
+        grads.append(captured[0])
+    assert grads[0].abs().max() > 0
+    assert torch.allclose(grads[0], grads[1], atol=1e-7, rtol=1e-4)
+
+
+def test_one_update_lowers_the_loss_on_a_fixed_batch(tmp_path, tiny_model_dir):
+    from rl.batch import make_batch, sequence_logprobs
+    from rl.losses import LOSSES, aggregation_weights
+
+    recipe = make_recipe(tmp_path, tiny_model_dir, eval__at_start=False)
+    trainer = Trainer(recipe)
+    prompts = trainer.env.train_prompts(0, 4)
+    from rl.models import render_prompt
+
+    groups = trainer.engine.generate([render_prompt(trainer.tokenizer, p.messages) for p in prompts], trainer.sampling)
+    rewards = [float(i % 2) for i in range(16)]  # fixed rewards: a clear signal in every group
+    batch = make_batch(groups, rewards)
+    from rl.advantages import grpo, GRPOConfig
+
+    batch.advantages = grpo(batch.rewards, batch.group_ids, batch.mask, GRPOConfig())
+    pad = trainer.tokenizer.pad_token_id
+    with torch.no_grad():
+        old, _ = sequence_logprobs(trainer.policy, batch.prompt_ids, batch.completion_ids, pad, 1.0)
+    batch.old_logp = old
+
+    def surrogate() -> float:
+        with torch.no_grad():
+            logp, _ = sequence_logprobs(trainer.policy, batch.prompt_ids, batch.completion_ids, pad, 1.0)
+            loss, _ = LOSSES["ppo_clip"](logp, old, batch.advantages, batch.mask, recipe.algorithm.loss)
+            w = aggregation_weights(batch.mask, batch.group_ids, recipe.algorithm.aggregation, 4)
+            return (loss * w).sum().item()
+
+    before = surrogate()
+    metrics = trainer.update(batch)
+    after = surrogate()
+    trainer.close()
+    assert metrics["train/loss"] == pytest.approx(before, abs=1e-5)  # the logged loss is the pre-update one
+    assert after < before - 1e-4
