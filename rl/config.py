@@ -59,6 +59,10 @@ class WarmStartConfig(_Config):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     warmup_steps: int = Field(10, ge=0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """ε of label-smoothed cross-entropy (Szegedy et al. 2016). Above 0 the warm-started model stays
+    diffuse: its most likely answer is often right while samples at temperature 1 often are not,
+    the regime of a pretrained model whose pass@k is well above its pass@1 and which RL sharpens."""
 
 
 class ModelConfig(_Config):

@@ -68,7 +68,13 @@ def ensure_warm_start(recipe: Recipe, env: Env, progress: bool = True) -> Path:
         input_ids, attention_mask, labels = _sft_batch(
             tokenizer, [render_prompt(tokenizer, p.messages) for p in prompts], [env.gold_completion(p) for p in prompts]
         )
-        loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            labels[:, 1:].reshape(-1),
+            ignore_index=-100,
+            label_smoothing=cfg.label_smoothing,
+        )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
