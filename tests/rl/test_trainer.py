@@ -188,3 +188,36 @@ def test_one_update_lowers_the_loss_on_a_fixed_batch(tmp_path, tiny_model_dir):
     trainer.close()
     assert metrics["train/loss"] == pytest.approx(before, abs=1e-5)  # the logged loss is the pre-update one
     assert after < before - 1e-4
+
+
+def test_a_failing_reward_is_a_counted_zero_and_the_run_goes_on(tmp_path, tiny_model_dir, monkeypatch):
+    import rewards
+
+    def flaky(completion, prompt):
+        if len(completion) % 2:
+            raise RuntimeError("judge unavailable")
+        return 1.0
+
+    monkeypatch.setitem(rewards.REWARDS, "format", flaky)
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=2,
+                         reward={"functions": [{"name": "math_verify"}, {"name": "format", "weight": 0.5}]})
+    run_dir = train(recipe)
+    lines = read_jsonl(run_dir / "metrics.jsonl")[1:]
+    assert len(lines) == 2
+    assert sum(m["train/reward_errors"] for m in lines) > 0
+    samples = read_jsonl(run_dir / "samples.jsonl")
+    for s in samples:  # an odd-length completion raised: it scores 0 from that term
+        for text, r in zip(s["completions"], s["rewards"]):
+            assert r in (0.0, 0.5, 1.0, 1.5)
+            if len(text) % 2 == 1:
+                assert r in (0.0, 1.0)
+
+
+def test_wandb_offline_mirrors_the_metrics(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=1,
+                         logging__wandb={"mode": "offline", "project": "asymptote-test"})
+    run_dir = train(recipe)
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert (run_dir / "wandb_id").read_text().strip() in runs[0].name
