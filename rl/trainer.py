@@ -58,10 +58,12 @@ class Trainer:
         self.run_dir = recipe.run_dir
         self.accelerator = Accelerator()
         fresh_start = self._prepare_run_dir(resume)
-        set_seed(recipe.seed)
 
         self.env = make_env(recipe.env, recipe.seed)
         start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress)
+        # seeded after the warm start, which only runs when its cache is cold: a run must not
+        # depend on whether it trained the warm start itself
+        set_seed(recipe.seed)
         self.tokenizer = load_tokenizer(start_path)
         model = load_model(start_path, recipe.model.dtype)
         if recipe.model.gradient_checkpointing:
