@@ -221,3 +221,19 @@ def test_wandb_offline_mirrors_the_metrics(tmp_path, tiny_model_dir, monkeypatch
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     assert (run_dir / "wandb_id").read_text().strip() in runs[0].name
+
+
+def test_warm_start_is_cached_and_a_cold_cache_does_not_change_the_run(tmp_path, tiny_model_dir):
+    import shutil
+
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    runs = []
+    for name in ("cold", "warm"):
+        recipe = make_recipe(tmp_path, model_dir, name=name, train__iterations=2,
+                             model={"path": str(model_dir), "warm_start": {"steps": 5, "batch_size": 8}})
+        runs.append(comparable(read_jsonl(train(recipe) / "metrics.jsonl")))
+        assert len(list((model_dir / "warm_start").iterdir())) == 1  # trained once, then reused
+    assert runs[0] == runs[1]
+    # the warm start changed the model: its answers are no longer the random model's
+    base = comparable(read_jsonl(train(make_recipe(tmp_path, model_dir, name="none", train__iterations=2)) / "metrics.jsonl"))
+    assert base[0]["val/accuracy"] != runs[0][0]["val/accuracy"] or base[1]["train/entropy"] != runs[0][1]["train/entropy"]
