@@ -7,7 +7,7 @@ install:
 	$(PY) -m pip install -q -e ".[test]"
 
 demo: install
-	asymptote demo
+	$(PY) -m launch.cli demo
 
 test: install
 	$(PY) -m pytest -q
