@@ -33,6 +33,7 @@ from envs import make_env
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rl.advantages import ADVANTAGES
 from rl.batch import RolloutBatch, make_batch, sequence_logprobs
+from rl.filters import zero_variance
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe
 from rl.logger import RunLogger, read_jsonl, truncate_jsonl
@@ -157,8 +158,9 @@ class Trainer:
 
         # 5. Filters
         if r.algorithm.zero_variance_filter:
-            batch, dropped = _drop_zero_variance_groups(batch)
-            metrics["train/filtered_groups"] = dropped
+            keep, filter_metrics = zero_variance(batch.rewards, batch.group_ids)
+            batch = batch.select(torch.nonzero(keep).squeeze(1))
+            metrics |= {f"train/{k}": v for k, v in filter_metrics.items()}
 
         # 6-7. Loss and optimizer steps
         with timer(timings, "update"):
@@ -175,7 +177,7 @@ class Trainer:
         generated = int(metrics.pop("train/response_length/sum"))
         self.state.tokens += generated
         self.state.flops += self.n_params * (
-            2.0 * generated + 6.0 * metrics["train/trained_tokens"] + 2.0 * metrics.pop("train/forward_tokens")
+            2.0 * generated + 6.0 * metrics["train/trained_tokens"] + 2.0 * metrics["train/forward_tokens"]
         )
         self.state.device_hours += elapsed * self.accelerator.num_processes / 3600.0
         metrics |= {f"train/time/{k}": v for k, v in timings.items()} | {"train/time/iteration": elapsed}
@@ -429,18 +431,6 @@ def _mismatch_kl(engine_logp: torch.Tensor, trainer_logp: torch.Tensor, mask: to
     """k3 estimate of KL(π_engine ‖ π_trainer) on the engine's samples: r − 1 − log r, r = π_trainer/π_engine."""
     log_r = (trainer_logp.detach() - engine_logp) * mask
     return masked_mean(torch.exp(log_r) - 1.0 - log_r, mask).item()
-
-
-def _drop_zero_variance_groups(batch: RolloutBatch) -> tuple[RolloutBatch, int]:
-    keep, dropped = [], 0
-    for g in torch.unique(batch.group_ids):
-        idx = torch.nonzero(batch.group_ids == g).squeeze(1)
-        if batch.rewards[idx].max() - batch.rewards[idx].min() > 0:
-            keep.append(idx)
-        else:
-            dropped += 1
-    index = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
-    return batch.select(index), dropped
 
 
 def _verifiable_reward(cfg: RewardConfig) -> RewardConfig:

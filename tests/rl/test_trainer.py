@@ -237,3 +237,29 @@ def test_warm_start_is_cached_and_a_cold_cache_does_not_change_the_run(tmp_path,
     # the warm start changed the model: its answers are no longer the random model's
     base = comparable(read_jsonl(train(make_recipe(tmp_path, model_dir, name="none", train__iterations=2)) / "metrics.jsonl"))
     assert base[0]["val/accuracy"] != runs[0][0]["val/accuracy"] or base[1]["train/entropy"] != runs[0][1]["train/entropy"]
+
+
+def test_ppo_style_reuse_with_kl_and_entropy_terms(tmp_path, tiny_model_dir):
+    """epochs=2 × mini_batches=2 = 4 optimizer steps per batch on old log-probs computed before
+    the first; the KL-to-reference and entropy terms are in the loss."""
+    recipe = make_recipe(
+        tmp_path, tiny_model_dir, train__iterations=2, train__epochs=2, train__mini_batches=2,
+        algorithm={"group_size": 4, "kl": {"coef": 0.1, "estimator": "k3"}, "entropy": {"coef": 0.01}},
+        eval__at_start=False,
+    )
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    assert [m["step"] for m in lines] == [4, 8]
+    for m in lines:
+        assert m["train/kl"] > 0  # the policy moved away from the reference within the batch
+        assert m["train/ratio_mean"] != 1.0 and m["train/approx_kl"] > 0  # later updates are off-policy
+        # forward-only: one old-log-prob and one reference pass over the batch; trained: 2 epochs of it
+        assert m["train/forward_tokens"] == m["train/trained_tokens"]
+
+
+def test_zero_variance_filter_in_the_loop(tmp_path, tiny_model_dir):
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=2, eval__at_start=False,
+                         algorithm={"group_size": 4, "zero_variance_filter": True})
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    for m in lines:
+        solved_uniformly = m["train/solve_all_frac"] + m["train/solve_none_frac"]
+        assert m["train/filtered_groups"] == round(solved_uniformly * 4)  # binary rewards: uniform = all or none
