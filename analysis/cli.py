@@ -1,0 +1,341 @@
+"""``asymptote fit|compare|predict``: fit runs, rank recipes, predict a run at more compute.
+
+    asymptote fit runs/grpo                       fit ScaleRL's sigmoid; table, fit.json and PNGs
+    asymptote fit runs/grpo --budget 0.05         fit up to 0.05 device-hours, backtest on the rest
+    asymptote compare runs/ --baseline grpo       rank runs/recipes by A; which ablations moved A
+    asymptote predict runs/grpo --at 1.0          the curve at 1.0 device-hours, with its interval
+
+RUN is a run directory (recipe.yaml + metrics.jsonl), a folder of them, a .csv, a wandb offline run
+or wandb:ENTITY/PROJECT/RUN_ID (or wandb:ENTITY/PROJECT?group=NAME). Seeds of one recipe (same
+recipe apart from name and seed, or the same wandb group) are pooled into one curve with seed-level
+intervals unless --no-group. Output goes to RUN/analysis for one run directory (or folder of runs),
+else to ./asymptote-analysis, or to --out.
+
+This module imports only the standard library at import time, so ``asymptote --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+COMMANDS = {
+    "fit": "fit ScaleRL's sigmoid (and the entropy law) to runs, with intervals",
+    "compare": "rank runs or recipes by asymptote; say which ablations moved A or only efficiency",
+    "predict": "predict a run's performance at a larger compute, with an interval",
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``fit``, ``compare`` and ``predict`` subcommands to an argparse subparsers object."""
+    for name, help_text in COMMANDS.items():
+        p = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=f"{help_text}.\n\n{__doc__.split(chr(10) + chr(10))[1]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_common(p, name)
+        p.set_defaults(func=_COMMAND_FUNCS[name])
+
+
+def _add_common(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="run directory, folder of runs, .csv, wandb offline run or wandb:ENTITY/PROJECT/RUN_ID",
+    )
+    p.add_argument(
+        "--x", default="compute/device_hours", help="x-axis metric (default: %(default)s; e.g. compute/flops)"
+    )
+    p.add_argument("--y", default="val/accuracy", help="y-axis metric (default: %(default)s)")
+    if command != "compare":
+        p.add_argument(
+            "--law", choices=["sigmoid", "power"], default="sigmoid", help="law to fit (default: ScaleRL's sigmoid)"
+        )
+    if command == "predict":
+        p.add_argument(
+            "--at",
+            type=float,
+            action="append",
+            required=True,
+            metavar="COMPUTE",
+            help="x value to predict at (repeatable)",
+        )
+    if command == "compare":
+        p.add_argument("--baseline", metavar="LABEL", help="judge every other run/recipe against this one")
+        p.add_argument("--margin", type=float, default=0.02, help="seed margin on A for single runs (ScaleRL: 0.02)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="COMPUTE",
+        help="fit only evals up to this x; later evals backtest the prediction",
+    )
+    p.add_argument(
+        "--skip-below", type=float, metavar="COMPUTE", help="leave out evals below this x (default: --skip-fraction)"
+    )
+    p.add_argument(
+        "--skip-fraction",
+        type=float,
+        default=0.1,
+        help="leave out evals below this fraction of the last fitted x (default: %(default)s)",
+    )
+    p.add_argument("--no-group", action="store_true", help="fit each run alone instead of pooling seeds of one recipe")
+    p.add_argument(
+        "--entropy-key", default="train/entropy", help="entropy metric for the entropy law (default: %(default)s)"
+    )
+    p.add_argument("--boot", type=int, default=400, help="bootstrap refits (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--out", help="folder for fit.json and PNGs")
+    p.add_argument("--no-plots", action="store_true", help="write fit.json only")
+
+
+def fit_main(argv: list[str]) -> int:
+    """What ``asymptote fit ARGV...`` does: the demo calls it to fit its own run at the end."""
+    parser = argparse.ArgumentParser(prog="asymptote")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["fit", *argv])
+    return args.func(args)
+
+
+# --------------------------------------------------------------------------------------------
+# The commands
+# --------------------------------------------------------------------------------------------
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"asymptote {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    if args.out:
+        return Path(args.out)
+    if len(args.runs) == 1:
+        src = Path(args.runs[0])
+        if (src / "metrics.jsonl").is_file() or (
+            src.is_dir() and any((c / "metrics.jsonl").is_file() for c in src.iterdir() if c.is_dir())
+        ):
+            return src / "analysis"
+    return Path("asymptote-analysis")
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
+
+
+def _load_groups(args: argparse.Namespace) -> dict[str, list]:
+    from analysis.readers import group_runs, load_runs
+
+    runs = load_runs(args.runs)
+    if not runs:
+        raise ValueError(f"no runs found in {', '.join(args.runs)}")
+    return {r.name: [r] for r in runs} if args.no_group else group_runs(runs)
+
+
+def _fit_groups(args: argparse.Namespace, law: str, budget: float | None) -> tuple[list, list[str], dict[str, list]]:
+    """Fit every group; return the fits, the errors of groups that could not be fitted, and the groups."""
+    from analysis.extrapolate import fit_runs
+    from analysis.fit import FitError
+    from analysis.readers import RunError
+
+    groups = _load_groups(args)
+    fits, errors = [], []
+    for label, members in groups.items():
+        try:
+            fits.append(
+                fit_runs(
+                    members,
+                    x_key=args.x,
+                    y_key=args.y,
+                    label=label,
+                    law=law,
+                    budget=budget,
+                    skip_below=args.skip_below,
+                    skip_fraction=args.skip_fraction,
+                    n_boot=args.boot,
+                    seed=args.seed,
+                )
+            )
+        except (FitError, RunError) as e:
+            errors.append(f"{label}: {e}")
+    return fits, errors, groups
+
+
+def _entropy_fit(args: argparse.Namespace, label: str, members: list) -> Any:
+    """Cui et al.'s entropy law on the same runs, where eval lines carry the entropy metric; else None."""
+    from analysis.extrapolate import fit_curve, runs_points
+    from analysis.fit import FitError
+    from analysis.readers import RunError
+
+    try:
+        H, R, g = runs_points(members, args.entropy_key, args.y)
+        return fit_curve(
+            H,
+            R,
+            g,
+            law="entropy",
+            label=label,
+            n_boot=args.boot,
+            seed=args.seed,
+            x_key=args.entropy_key,
+            y_key=args.y,
+            runs=tuple(r.name for r in members),
+        )
+    except (FitError, RunError):
+        return None
+
+
+def _backtests(args: argparse.Namespace, fits: list, groups: dict[str, list]) -> list[dict]:
+    """Backtest every fit whose run has evals after --budget; print them and return their json."""
+    from analysis import report
+    from analysis.extrapolate import backtest, fit_runs
+
+    out = []
+    for cf in fits:
+        if args.budget is None or not (cf.x > args.budget).any():
+            continue
+        full = fit_runs(
+            groups[cf.label],
+            x_key=args.x,
+            y_key=args.y,
+            label=cf.label,
+            law=cf.fit.law,
+            skip_below=args.skip_below,
+            skip_fraction=args.skip_fraction,
+            n_boot=args.boot,
+            seed=args.seed,
+        )
+        bt = backtest(cf, full)
+        print("\n" + report.backtest_text(cf.label, bt))
+        out.append(report.backtest_json(cf.label, bt))
+    return out
+
+
+def _write(out: Path, payload: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "fit.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def _summary_lines(fits: list) -> list[str]:
+    from analysis.report import iv
+
+    return [
+        f"predicted asymptote of {cf.y_key} for {cf.label}: {iv(cf.asymptote)} ({round(100 * cf.boot.level)}% interval)"
+        for cf in fits
+    ]
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from analysis import report
+
+    try:
+        fits, errors, groups = _fit_groups(args, args.law, args.budget)
+    except ValueError as e:
+        return _fail("fit", str(e))
+    for e in errors:
+        print(f"asymptote fit: error: {e}", file=sys.stderr)
+    if not fits:
+        return 2
+    print(report.fits_table(fits))
+    print(report.notes(fits))
+    payload: dict[str, Any] = {
+        "schema": report.SCHEMA,
+        "command": "fit",
+        "fits": [report.curve_json(cf) for cf in fits],
+    }
+    entropy = [e for e in (_entropy_fit(args, cf.label, groups[cf.label]) for cf in fits) if e is not None]
+    if entropy:
+        print("\nentropy-performance law R = -a exp(H) + b (Cui et al. 2025); asymptote = ceiling at H = 0:")
+        print(report.fits_table(entropy))
+        payload["entropy"] = [report.curve_json(e) for e in entropy]
+    if args.budget is not None:
+        payload["backtests"] = _backtests(args, fits, groups)
+    print()
+    print("\n".join(_summary_lines(fits)))
+    _finish(args, _out_dir(args), payload, fits, entropy=entropy)
+    return 2 if errors else 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.extrapolate import predict_at
+
+    try:
+        fits, errors, groups = _fit_groups(args, args.law, args.budget)
+    except ValueError as e:
+        return _fail("predict", str(e))
+    for e in errors:
+        print(f"asymptote predict: error: {e}", file=sys.stderr)
+    if not fits:
+        return 2
+    preds = [(cf.label, predict_at(cf, at)) for cf in fits for at in args.at]
+    print(report.fits_table(fits))
+    print(report.notes(fits))
+    print()
+    print(report.predictions_table(preds))
+    payload: dict[str, Any] = {
+        "schema": report.SCHEMA,
+        "command": "predict",
+        "fits": [report.curve_json(cf) for cf in fits],
+        "predictions": [report.prediction_json(label, p) for label, p in preds],
+    }
+    if args.budget is not None:
+        payload["backtests"] = _backtests(args, fits, groups)
+    _finish(args, _out_dir(args), payload, fits, predictions={label: p for label, p in preds})
+    return 2 if errors else 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.compare import compare
+
+    try:
+        fits, errors, _ = _fit_groups(args, "sigmoid", args.budget)
+    except ValueError as e:
+        return _fail("compare", str(e))
+    for e in errors:
+        print(f"asymptote compare: error: {e}", file=sys.stderr)
+    if not fits:
+        return 2
+    try:
+        cmp = compare(fits, baseline=args.baseline, margin=args.margin)
+    except ValueError as e:
+        return _fail("compare", str(e))
+    print(report.comparison_text(cmp))
+    print(report.notes(fits))
+    payload = {
+        "schema": report.SCHEMA,
+        "command": "compare",
+        "fits": [report.curve_json(cf) for cf in fits],
+        "comparison": report.comparison_json(cmp),
+    }
+    _finish(args, _out_dir(args), payload, cmp.rows, per_run=False)
+    return 2 if errors else 0
+
+
+def _finish(args, out: Path, payload: dict, fits: list, *, entropy=(), predictions=None, per_run: bool = True) -> None:
+    path = _write(out, payload)
+    written = [path]
+    if not args.no_plots:
+        from analysis import plots
+
+        if per_run:
+            for cf in fits:
+                p = (predictions or {}).get(cf.label)
+                written.append(plots.plot_fit(cf, out / f"{_slug(cf.label)}.png", prediction=p))
+            for e in entropy:
+                written.append(plots.plot_entropy(e, out / f"{_slug(e.label)}_entropy.png"))
+        if len(fits) > 1 or not per_run:
+            written.append(plots.plot_runs(fits, out / "runs.png"))
+    print("wrote " + ", ".join(str(p) for p in written))
+
+
+_COMMAND_FUNCS = {"fit": _cmd_fit, "compare": _cmd_compare, "predict": _cmd_predict}

@@ -1,0 +1,196 @@
+"""Readers (analysis/readers.py): run directories, CSV, wandb offline and online, grouping, points."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from analysis.readers import (
+    Run,
+    RunError,
+    group_label,
+    group_runs,
+    load_runs,
+    read_csv,
+    read_metrics,
+    read_run_dir,
+    read_wandb,
+    read_wandb_offline,
+    series,
+)
+from conftest import write_run_dir
+
+
+def test_committed_run_directory(committed_run):
+    run = read_run_dir(committed_run)
+    assert run.name == "tiny-grpo-s0" and run.seed == 0
+    assert len(run.records) == 61
+    x, y = series(run)
+    assert x.size == 31 and x[0] == 0.0  # evals every 2 steps, step 0 included
+    assert np.all(np.diff(x) > 0) and np.all((y >= 0) & (y <= 1))
+    x2, _ = series(run, "compute/flops")
+    np.testing.assert_allclose(x2, x * 3.1e15, rtol=1e-3)
+
+
+def test_pred_keys_are_never_read_as_points(committed_run):
+    run = read_run_dir(committed_run)
+    assert any("pred/asymptote" in r for r in run.records)
+    x, y = series(run)  # eval lines with pred/... keys still count as evals
+    assert x.size == 31
+    with pytest.raises(RunError, match="prediction written by the live predictor"):
+        series(run, y_key="pred/asymptote")
+
+
+def test_missing_y_names_the_keys_present(committed_run):
+    run = read_run_dir(committed_run)
+    with pytest.raises(
+        RunError, match=r"has no 'val/pass@8' values; keys present: .*compute/device_hours.*val/accuracy"
+    ):
+        series(run, y_key="val/pass@8")
+
+
+def test_missing_x_on_an_eval_line(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0, "val/accuracy": 0.1}\n')
+    with pytest.raises(RunError, match=r"metrics.jsonl:1 has 'val/accuracy' but no 'compute/device_hours'"):
+        series(read_run_dir(tmp_path))
+
+
+def test_nan_and_non_numbers(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 0, "compute/device_hours": 0, "val/accuracy": 0.1}\n'
+        '{"step": 1, "compute/device_hours": 1, "val/accuracy": NaN}\n'
+    )
+    with pytest.raises(RunError, match=r":2: 'val/accuracy' is nan; expected a finite number"):
+        series(read_run_dir(tmp_path))
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0, "compute/device_hours": "soon", "val/accuracy": 0.1}\n')
+    with pytest.raises(RunError, match="'compute/device_hours' is 'soon', expected a number"):
+        series(read_run_dir(tmp_path))
+
+
+def test_compute_that_goes_down_is_an_error(tmp_path):
+    lines = [{"step": i, "compute/device_hours": h, "val/accuracy": 0.1 * i} for i, h in enumerate([0, 1, 2, 1.5, 3])]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(RunError, match=r"decreases at line 4 \(2 -> 1.5\)"):
+        series(read_run_dir(tmp_path))
+    H, R = series(read_run_dir(tmp_path), "val/accuracy", "compute/device_hours")  # not a counter: no check
+    assert H.size == 5
+
+
+def test_torn_last_line_and_resumed_steps(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text(
+        '{"step": 0, "x": 1}\n{"step": 1, "x": 2}\n{"step": 2, "x": 3}\n'
+        '{"step": 1, "x": 20}\n{"step": 2, "x": 30}\n{"step": 3, "x'  # resumed from step 0, then killed mid-line
+    )
+    recs = read_metrics(p)
+    assert [(r["step"], r["x"]) for r in recs] == [(0, 1), (1, 20), (2, 30)]
+    p.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
+    with pytest.raises(RunError, match=r"metrics.jsonl:2 is not valid JSON"):
+        read_metrics(p)
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(RunError, match="no metrics.jsonl"):
+        read_run_dir(tmp_path)
+    with pytest.raises(RunError, match="does not exist"):
+        load_runs([str(tmp_path / "nope")])
+    with pytest.raises(RunError, match="not a directory"):
+        read_run_dir(tmp_path / "nope")
+
+
+def test_folder_of_runs_and_grouping_by_recipe(tmp_path):
+    for seed in (0, 1):
+        write_run_dir(tmp_path, f"grpo-s{seed}", seed=seed, steps=10)
+        write_run_dir(
+            tmp_path, f"dapo-s{seed}", seed=seed, steps=10, recipe_overrides={"algorithm.loss.clip_high": 0.28}
+        )
+    write_run_dir(tmp_path, "solo", seed=0, steps=10, recipe_overrides={"optimizer.lr": 3e-4})
+    runs = load_runs([str(tmp_path)])
+    assert sorted(r.name for r in runs) == ["dapo-s0", "dapo-s1", "grpo-s0", "grpo-s1", "solo"]
+    groups = group_runs(runs)
+    assert {k: sorted(r.name for r in v) for k, v in groups.items()} == {
+        "dapo": ["dapo-s0", "dapo-s1"],
+        "grpo": ["grpo-s0", "grpo-s1"],
+        "solo": ["solo"],
+    }
+
+
+def test_wandb_group_overrides_recipe_grouping(tmp_path):
+    write_run_dir(tmp_path, "a", seed=0, steps=4, recipe_overrides={"logging.wandb.group": "sweep-1"})
+    write_run_dir(
+        tmp_path, "b", seed=1, steps=4, recipe_overrides={"logging.wandb.group": "sweep-1", "optimizer.lr": 1.0}
+    )
+    groups = group_runs(load_runs([str(tmp_path)]))
+    assert list(groups) == ["sweep-1"] and len(groups["sweep-1"]) == 2
+
+
+def test_group_label():
+    mk = lambda n: Run(n, [])  # noqa: E731
+    assert group_label([mk("cispo-seed0"), mk("cispo-seed1")]) == "cispo"
+    assert group_label([mk("run_s0"), mk("run_s1")]) == "run"
+    assert group_label([mk("x")]) == "x"
+
+
+def test_csv(tmp_path):
+    p = tmp_path / "curve.csv"
+    p.write_text("step,compute/device_hours,val/accuracy,train/reward\n0,0,0.1,0.1\n1,0.5,,0.2\n2,1.0,0.3,0.25\n")
+    run = read_csv(p)
+    assert run.name == "curve" and run.recipe == {}
+    x, y = series(run)
+    np.testing.assert_allclose(x, [0.0, 1.0])
+    np.testing.assert_allclose(y, [0.1, 0.3])
+    assert load_runs([str(p)])[0].name == "curve"
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(RunError, match="no header row"):
+        read_csv(tmp_path / "empty.csv")
+
+
+def test_wandb_offline_run_is_read_back(tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = {"name": "wb-run", "seed": 3, "algorithm": {"loss": {"name": "cispo"}}}
+    run = wandb.init(mode="offline", dir=str(tmp_path), project="asymptote", group="g1", config=cfg)
+    for i in range(6):
+        line = {"step": i, "compute/device_hours": 0.1 * i, "train/entropy": 1.0 - 0.1 * i}
+        if i % 2 == 0:
+            line["val/accuracy"] = 0.2 + 0.05 * i
+        run.log(line, step=i)
+    run.finish()
+    wandb.teardown()  # stop wandb's service so that it has closed (flushed) the run's .wandb file
+    offline = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert offline
+    got = read_wandb_offline(offline[0])
+    assert got.name == "wb-run" and got.group == "g1"
+    assert got.recipe["seed"] == 3 and got.recipe["algorithm"] == {"loss": {"name": "cispo"}}
+    x, y = series(got)
+    np.testing.assert_allclose(x, [0.0, 0.2, 0.4])
+    np.testing.assert_allclose(y, [0.2, 0.3, 0.4])
+    # the same run found from its folders: the offline-run dir and the .wandb file
+    assert load_runs([str(offline[0])])[0].name == "wb-run"
+    assert read_wandb_offline(next(offline[0].glob("run-*.wandb"))).records == got.records
+
+
+def test_wandb_online_through_the_public_api_shape():
+    """No network here: a stand-in with the public API's shape (Api.run, Api.runs, Run.scan_history)."""
+
+    class FakeRun:
+        def __init__(self, name, seed, group):
+            self.name, self.group, self.path = name, group, ["ent", "proj", name]
+            self.config = {"name": name, "seed": seed}
+
+        def scan_history(self):
+            return iter([{"_step": 0, "step": 0, "compute/device_hours": 0.0, "val/accuracy": 0.1}])
+
+    runs = {"a": FakeRun("a", 0, "g"), "b": FakeRun("b", 1, "g")}
+    api = SimpleNamespace(
+        run=lambda path: runs[path.split("/")[-1]],
+        runs=lambda project, filters: [r for r in runs.values() if r.group == filters["group"]],
+    )
+    one = read_wandb("ent/proj/a", api=api)
+    assert [r.name for r in one] == ["a"] and one[0].source == "wandb:ent/proj/a"
+    both = load_runs(["wandb:ent/proj?group=g"], api=api)
+    assert [r.name for r in both] == ["a", "b"] and list(group_runs(both)) == ["g"]
+    with pytest.raises(RunError, match="no runs in group 'h'"):
+        read_wandb("ent/proj?group=h", api=api)
