@@ -173,6 +173,10 @@ class EvalConfig(_Config):
     """Samples per prompt."""
     temperature: float | None = Field(None, gt=0.0)
     """None samples at the engine's training temperature."""
+    predict_asymptote: bool = True
+    """Refit ScaleRL's sigmoid to val/accuracy against compute/device_hours at each eval and log
+    pred/asymptote with its interval (pred/asymptote_low, pred/asymptote_high) once there are
+    enough evals (analysis.live.LivePredictor)."""
 
 
 class WandbConfig(_Config):

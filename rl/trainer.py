@@ -29,6 +29,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from analysis.live import LivePredictor
 from envs import make_env
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rl.advantages import ADVANTAGES
@@ -98,6 +99,7 @@ class Trainer:
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
         self.verifiable = _verifiable_reward(recipe.reward)
+        self.predictor = LivePredictor(seed=recipe.seed) if recipe.eval.predict_asymptote else None
 
         self.state = TrainerState()
         if not fresh_start:
@@ -120,6 +122,8 @@ class Trainer:
                 done = self.state.iteration == r.train.iterations
                 if self.state.iteration % r.eval.every == 0 or done:
                     metrics |= self.evaluate()
+                    if self.predictor is not None:  # refit the curve so far: pred/asymptote
+                        metrics |= self.predictor.update(self.history + [metrics])
                 self._log(metrics, bar)
                 if self.state.iteration % r.checkpoint.every == 0 or done:
                     self.save_checkpoint()

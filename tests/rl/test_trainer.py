@@ -11,8 +11,8 @@ from rl.config import dump_recipe, load_recipe, recipe_from_dict
 from rl.logger import read_jsonl
 from rl.trainer import Trainer, train
 
-# timings and wall-clock-derived counters differ between any two runs; everything else must match
-TIMING_KEYS = ("train/time/", "compute/device_hours")
+# timings and what derives from wall-clock time differ between any two runs; everything else must match
+TIMING_KEYS = ("train/time/", "compute/device_hours", "pred/")  # pred/ is fitted against device_hours
 
 
 def make_recipe(tmp_path: Path, model_dir: Path, **over):
@@ -263,3 +263,13 @@ def test_zero_variance_filter_in_the_loop(tmp_path, tiny_model_dir):
     for m in lines:
         solved_uniformly = m["train/solve_all_frac"] + m["train/solve_none_frac"]
         assert m["train/filtered_groups"] == round(solved_uniformly * 4)  # binary rewards: uniform = all or none
+
+
+def test_live_prediction_is_logged_at_evals(tmp_path, tiny_model_dir):
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=9, eval__every=1, checkpoint__every=9)
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    predicted = [m for m in lines if "pred/asymptote" in m]
+    assert predicted and all("val/accuracy" in m for m in predicted)
+    assert "pred/asymptote" not in lines[6]  # fewer than LivePredictor.min_evals (8) evals so far
+    for m in predicted:
+        assert m["pred/asymptote_low"] <= m["pred/asymptote"] <= m["pred/asymptote_high"]
