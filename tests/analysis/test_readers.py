@@ -19,7 +19,7 @@ from analysis.readers import (
     read_wandb_offline,
     series,
 )
-from conftest import write_run_dir
+from synthetic_runs import write_run_dir
 
 
 def test_committed_run_directory(committed_run):
