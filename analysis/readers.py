@@ -57,13 +57,14 @@ class Run:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Parse a metrics.jsonl; a torn last line (a run killed mid-write) is dropped.
 
-    Lines are keyed by ``step``: when a resumed run logs a step again, the later line wins (the
-    steps after the last checkpoint were redone).
+    A run resumed from a checkpoint logs again the steps after that checkpoint: when ``step`` goes
+    back, the earlier lines from that step on are dropped (the redone steps replace them). Lines
+    that repeat the current step (an eval logged beside the step's training line) are kept.
     """
     path = Path(path)
     lines = path.read_text().splitlines()
-    records: dict[Any, dict[str, Any]] = {}
-    unkeyed: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    last_step = None
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -76,12 +77,13 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(rec, dict):
             raise RunError(f"{path}:{i} is a JSON {type(rec).__name__}, expected an object of metrics")
         rec["_line"] = i
-        if "step" in rec:
-            records.pop(rec["step"], None)
-            records[rec["step"]] = rec
-        else:
-            unkeyed.append(rec)
-    return list(records.values()) + unkeyed
+        step = rec.get("step")
+        if isinstance(step, (int, float)) and last_step is not None and step < last_step:
+            records = [r for r in records if not (isinstance(r.get("step"), (int, float)) and r["step"] >= step)]
+        if isinstance(step, (int, float)):
+            last_step = step
+        records.append(rec)
+    return records
 
 
 def read_run_dir(path: str | Path) -> Run:

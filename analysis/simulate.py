@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from analysis.bootstrap import bootstrap, predict
+from analysis.bootstrap import bootstrap, interval_warnings, predict
 from analysis.fit import FitError, fit_sigmoid
 from analysis.laws import sigmoid
 
@@ -116,7 +116,7 @@ def one_dataset(sc: Scenario, seed: int, n_boot: int, level: float) -> dict | No
         boot = bootstrap(fit, n_boot=n_boot, scheme=sc.scheme, level=level, seed=seed)
     except FitError:
         return None
-    out = {"warned": not fit.identified, "hits": {}, "widths": {}}
+    out = {"warned": bool(fit.warnings or interval_warnings(fit, boot)), "hits": {}, "widths": {}}
     for name in PARAMS:
         iv = boot.intervals[name]
         out["hits"][name] = iv.contains(truth[name])

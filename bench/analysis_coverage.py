@@ -7,7 +7,8 @@ For each scenario it draws datasets (true A, R0, B, run length, eval count and n
 scenario's ranges; see analysis/simulate.py), fits ScaleRL's sigmoid the way the fit of record does
 (R0 fixed at the first eval, first 10% of compute skipped), bootstraps it, and prints how often the
 95% interval contained the true value: per parameter, and for the curve at twice the fitted compute.
-The target is at least 0.90 everywhere; 0.95 is what an exact interval would give.
+The target is at least 0.90 everywhere; 0.95 is what an exact interval would give. "warned" counts
+the datasets whose fit said it was poorly identified (their intervals are counted like the others).
 """
 
 from __future__ import annotations

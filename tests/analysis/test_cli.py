@@ -7,7 +7,7 @@ import sys
 
 
 from analysis.cli import fit_main, register
-from conftest import write_run_dir
+from synthetic_runs import write_run_dir
 
 
 def run_cli(*argv):

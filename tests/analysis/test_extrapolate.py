@@ -8,7 +8,7 @@ from analysis.fit import FitError
 from analysis.laws import sigmoid
 from analysis.readers import load_runs
 from analysis.simulate import synthetic_run
-from conftest import write_run_dir
+from synthetic_runs import write_run_dir
 
 TRUE = dict(A=0.65, B=1.6, C_mid=1000.0, R0=0.3)
 

@@ -19,7 +19,7 @@ from analysis.readers import (
     read_wandb_offline,
     series,
 )
-from conftest import write_run_dir
+from synthetic_runs import write_run_dir
 
 
 def test_committed_run_directory(committed_run):
@@ -85,6 +85,8 @@ def test_torn_last_line_and_resumed_steps(tmp_path):
     )
     recs = read_metrics(p)
     assert [(r["step"], r["x"]) for r in recs] == [(0, 1), (1, 20), (2, 30)]
+    p.write_text('{"step": 0, "x": 1}\n{"step": 0, "x": 1, "val/accuracy": 0.2}\n{"step": 1, "x": 2}\n')
+    assert len(read_metrics(p)) == 3  # an eval line beside the step's training line is kept
     p.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
     with pytest.raises(RunError, match=r"metrics.jsonl:2 is not valid JSON"):
         read_metrics(p)
