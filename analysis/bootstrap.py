@@ -322,6 +322,7 @@ def interval_warnings(fit: Fit, boot: Bootstrap) -> list[str]:
         )
     if "A" in fit.bounds:
         lo, hi = fit.bounds["A"]
-        if np.mean(np.isclose(boot.draws["A"], hi, atol=1e-4 * (hi - lo))) > 0.025:
+        at_top = np.isclose(boot.draws["A"], hi, atol=1e-4 * (hi - lo))
+        if np.mean(at_top) > 1 - boot.level and not np.isclose(fit.params["A"], hi, atol=1e-3 * (hi - lo)):
             out.append(f"more than {100 - pct}% of the bootstrap refits put A at the top of its range ({hi:.3g})")
     return out

@@ -174,7 +174,7 @@ def _entropy_fit(args: argparse.Namespace, label: str, members: list) -> Any:
     from analysis.readers import RunError
 
     try:
-        H, R, g = runs_points(members, args.entropy_key, args.y)
+        H, R, g = runs_points(members, args.entropy_key, args.y, need_x=False)
         return fit_curve(
             H,
             R,
@@ -229,6 +229,7 @@ def _summary_lines(fits: list) -> list[str]:
 
     return [
         f"predicted asymptote of {cf.y_key} for {cf.label}: {iv(cf.asymptote)} ({round(100 * cf.boot.level)}% interval)"
+        + ("" if cf.identified else "; poorly identified, see the (!) notes above")
         for cf in fits
     ]
 
@@ -255,6 +256,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if entropy:
         print("\nentropy-performance law R = -a exp(H) + b (Cui et al. 2025); asymptote = ceiling at H = 0:")
         print(report.fits_table(entropy))
+        for e in entropy:
+            for w in e.warnings:
+                print(f"(!) {e.label}: {w}")
         payload["entropy"] = [report.curve_json(e) for e in entropy]
     if args.budget is not None:
         payload["backtests"] = _backtests(args, fits, groups)

@@ -130,11 +130,11 @@ def fit_curve(
     return CurveFit(label, fit, boot, x, y, groups, x_key, y_key, skip, budget, runs, notes)
 
 
-def runs_points(runs: list[Run], x_key: str, y_key: str) -> tuple[Array, Array, Array]:
+def runs_points(runs: list[Run], x_key: str, y_key: str, need_x: bool = True) -> tuple[Array, Array, Array]:
     """Pool the points of several runs (seeds of one recipe), labelling each with its run's index."""
     xs, ys, gs = [], [], []
     for i, run in enumerate(runs):
-        x, y = series(run, x_key, y_key)
+        x, y = series(run, x_key, y_key, need_x=need_x)
         xs.append(x), ys.append(y), gs.append(np.full(x.size, i))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
 

@@ -244,7 +244,7 @@ def identification_warnings(fit: Fit, law: Law) -> list[str]:
         v = fit.params[name]
         if name in law.log_params:
             lo, hi, v = np.log(lo), np.log(hi), np.log(v)
-        tol = 1e-3 * (hi - lo)
+        tol = 1e-6 * (hi - lo)  # least_squares ends exactly on an active bound
         if v - lo < tol or hi - v < tol:
             out.append(f"{name} = {fit.params[name]:.4g} is at the bound of its search range {fit.bounds[name]}")
     if law is SIGMOID:

@@ -138,8 +138,8 @@ SIGMOID = Law(
 
 def _entropy_bounds(x: Array, y: Array, fixed: dict[str, float]) -> Bounds:
     span = max(_span(y), 1e-3)
-    scale = span / max(float(np.ptp(np.exp(x))), 1e-6)
-    return {"a": (0.0, 1e3 * scale + 1.0), "b": (float(np.min(y)) - 1e3 * span, float(np.max(y)) + 1e3 * span)}
+    scale = span / max(float(np.ptp(np.exp(x))), 1e-6)  # the a that spans y over the observed exp(H)
+    return {"a": (0.0, 50.0 * scale), "b": (float(np.min(y)) - 50.0 * span, float(np.max(y)) + 50.0 * span)}
 
 
 def _entropy_starts(x: Array, y: Array, fixed: dict[str, float]) -> Starts:

@@ -193,7 +193,7 @@ def plot_entropy(cf: CurveFit, path: str | Path, *, title: str | None = None) ->
     ax.set_xlabel(cf.x_key)
     ax.set_ylabel(cf.y_key)
     a, b = cf.interval("a"), cf.interval("b")
-    ax.set_title(title or f"{cf.label}: entropy-performance law, a = {iv(a)}, b = {iv(b)}", fontsize=9)
+    ax.set_title(title or f"{cf.label}: entropy-performance law (Cui et al. 2025)\na = {iv(a)}, b = {iv(b)}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.25)
     return _save(fig, path)

@@ -328,14 +328,20 @@ def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
 
 
 def series(
-    run: Run, x_key: str = "compute/device_hours", y_key: str = "val/accuracy", *, cumulative: bool | None = None
+    run: Run,
+    x_key: str = "compute/device_hours",
+    y_key: str = "val/accuracy",
+    *,
+    cumulative: bool | None = None,
+    need_x: bool = True,
 ) -> tuple[Array, Array]:
     """The (x, y) points of a run: every line that has ``y_key``, in the order logged.
 
     Lines without ``y_key`` (training steps between evals) are skipped; ``pred/...`` keys, written by
-    the live predictor, are never read as x or y. When x is a cumulative counter (``cumulative``;
-    by default for ``step`` and ``compute/...``) it must never decrease. Errors name the source, the
-    line and the keys seen.
+    the live predictor, are never read as x or y. A line with y but no x is an error, unless
+    ``need_x=False`` (the eval before training has no ``train/entropy``). When x is a cumulative
+    counter (``cumulative``; by default for ``step`` and ``compute/...``) it must never decrease.
+    Errors name the source, the line and the keys seen.
     """
     for key in (x_key, y_key):
         if key.startswith("pred/"):
@@ -343,10 +349,13 @@ def series(
                 f"'{key}' is a prediction written by the live predictor, not a measurement; fit a measured metric"
             )
     lines = [r for r in run.records if y_key in r and r[y_key] is not None]
+    if not need_x:
+        lines = [r for r in lines if r.get(x_key) is not None]
     if not lines:
         keys = sorted({k for r in run.records for k in r if not k.startswith("_")})
         raise RunError(
             f"{run.source or run.name} has no '{y_key}' values"
+            + ("" if need_x else f" on lines with '{x_key}'")
             + (f"; keys present: {', '.join(keys)}" if keys else " (no metrics lines at all)")
         )
     x, y = [], []

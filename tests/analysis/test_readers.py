@@ -56,6 +56,18 @@ def test_missing_x_on_an_eval_line(tmp_path):
         series(read_run_dir(tmp_path))
 
 
+def test_eval_before_training_has_no_entropy(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 0, "compute/device_hours": 0, "val/accuracy": 0.1}\n'
+        '{"step": 1, "compute/device_hours": 1, "train/entropy": 0.9, "val/accuracy": 0.2}\n'
+    )
+    run = read_run_dir(tmp_path)
+    with pytest.raises(RunError, match="has 'val/accuracy' but no 'train/entropy'"):
+        series(run, "train/entropy")
+    H, R = series(run, "train/entropy", need_x=False)
+    assert H.tolist() == [0.9] and R.tolist() == [0.2]
+
+
 def test_nan_and_non_numbers(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(
         '{"step": 0, "compute/device_hours": 0, "val/accuracy": 0.1}\n'
