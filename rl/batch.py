@@ -22,7 +22,7 @@ class RolloutBatch:
     completion_ids: list[list[int]]
     group_ids: torch.Tensor  # [B] index of the prompt each completion answers
     rewards: torch.Tensor  # [B]
-    mask: torch.Tensor  # [B, T] 1 on completion tokens
+    mask: torch.Tensor  # [B, T] 1 on completion tokens the model sampled (0 on env tokens of multi-turn episodes)
     engine_logp: torch.Tensor  # [B, T] the engine's log-probs of the sampled tokens
     advantages: torch.Tensor | None = None  # [B, T]
     old_logp: torch.Tensor | None = None  # [B, T] the sampling policy's log-probs, as the trainer computes them
@@ -34,7 +34,8 @@ class RolloutBatch:
     def select(self, index: torch.Tensor | list[int]) -> "RolloutBatch":
         """The sub-batch of the given sequences (per-token tensors cut to its longest completion)."""
         index = torch.as_tensor(index, dtype=torch.long)
-        width = int(self.mask[index].sum(dim=1).max().item()) if len(index) else 0
+        # the longest completion, not the mask's sum: multi-turn masks have zeros inside
+        width = max((len(self.completion_ids[i]) for i in index.tolist()), default=0)
         pick = lambda t: None if t is None else t[index][:, :width] if t.dim() == 2 else t[index]  # noqa: E731
         return RolloutBatch(
             prompt_ids=[self.prompt_ids[i] for i in index.tolist()],
@@ -57,7 +58,7 @@ def make_batch(groups: list[list[Completion]], rewards: list[float]) -> RolloutB
     mask = torch.zeros(len(flat), width)
     engine_logp = torch.zeros(len(flat), width)
     for i, c in enumerate(flat):
-        mask[i, : len(c.token_ids)] = 1.0
+        mask[i, : len(c.token_ids)] = 1.0 if c.loss_mask is None else torch.tensor(c.loss_mask, dtype=torch.float32)
         engine_logp[i, : len(c.token_ids)] = torch.tensor(c.logprobs, dtype=torch.float32)
     return RolloutBatch(
         prompt_ids=[c.prompt_ids for c in flat],

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from analysis.live import LivePredictor
-from envs import make_env
+from envs import is_multi_turn, make_env
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rl.advantages import ADVANTAGES
 from rl.batch import RolloutBatch, make_batch, sequence_logprobs
@@ -42,6 +42,7 @@ from rl.losses import LOSSES, aggregation_weights, kl_estimate, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.rollout.base import SamplingParams
 from rl.rollout.hf import HFEngine
+from rl.rollout.multiturn import episode_prompt, multiturn_rollout
 from rl.warm_start import ensure_warm_start
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
@@ -143,17 +144,17 @@ class Trainer:
         self.state.data_position += len(prompts)
         prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in prompts]
 
-        # 2. Rollouts
+        # 2. Rollouts (a multi-turn env plays whole episodes: rl/rollout/multiturn.py)
         with timer(timings, "gen"):
-            groups = self.engine.generate(prompt_ids, self.sampling)
+            groups, rollout_metrics = self._rollout(prompts, prompt_ids, self.sampling)
 
         # 3. Rewards
         with timer(timings, "reward"):
             texts = [c.text for g in groups for c in g]
-            per_completion_prompts = [p for p, g in zip(prompts, groups) for _ in g]
+            per_completion_prompts = [episode_prompt(p, c) for p, g in zip(prompts, groups) for c in g]
             rewards = compute_rewards(texts, per_completion_prompts, r.reward)
         batch = make_batch(groups, rewards.total)
-        metrics = self._rollout_metrics(batch, groups, rewards)
+        metrics = self._rollout_metrics(batch, groups, rewards) | {f"train/{k}": v for k, v in rollout_metrics.items()}
 
         # 4. Advantages
         with timer(timings, "adv"):
@@ -282,9 +283,9 @@ class Trainer:
         # whether or how often it evaluates
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(r.seed * 1_000_003 + self.state.iteration)
-            groups = self.engine.generate(self.val_prompt_ids, params)
+            groups, _ = self._rollout(self.val_prompts, self.val_prompt_ids, params)
         texts = [c.text for g in groups for c in g]
-        prompts = [p for p, g in zip(self.val_prompts, groups) for _ in g]
+        prompts = [episode_prompt(p, c) for p, g in zip(self.val_prompts, groups) for c in g]
         scores = torch.tensor(compute_rewards(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
         lengths = torch.tensor([len(c.token_ids) for g in groups for c in g], dtype=torch.float32)
         return {
@@ -296,6 +297,14 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # Pieces
     # ----------------------------------------------------------------------------------------
+
+    def _rollout(self, prompts, prompt_ids, params: SamplingParams):
+        """Step 2: params.n completions per prompt, and rollout metrics. A multi-turn env (SWE)
+        answers each assistant turn with tool results until its episode ends; its completions
+        mask the env's tokens out of the loss and carry the episode's report (env_info)."""
+        if is_multi_turn(self.env):
+            return multiturn_rollout(self.engine, self.env, self.tokenizer, prompts, prompt_ids, params)
+        return self.engine.generate(prompt_ids, params), {}
 
     def _logprobs(self, model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
         out = torch.zeros_like(batch.mask)
@@ -359,6 +368,8 @@ class Trainer:
                 "completions": [c.text for c in g], "rewards": totals[i * k : (i + 1) * k],
                 "finish_reasons": [c.finish_reason for c in g],
             })
+            if any(c.env_info is not None for c in g):  # multi-turn: verdicts, test output, patches
+                records[-1]["env_info"] = [c.env_info for c in g]
         self.logger.log_samples(records)
 
     # ----------------------------------------------------------------------------------------

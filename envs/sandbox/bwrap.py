@@ -213,7 +213,7 @@ class BwrapBackend:
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
         if not self.privileged:
             args += ["--unshare-user", "--disable-userns"]
-        args += ["--ro-bind", "/usr", "/usr"]
+        args += ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc"]
         for d in ("/bin", "/lib", "/lib64", "/lib32", "/libx32", "/sbin"):
             if os.path.islink(d):
                 args += ["--symlink", os.readlink(d), d]
