@@ -32,7 +32,7 @@ from envs.swe.runtime import Changes, collect_changes, command, grade, start, un
 from envs.swe.tasks import SWETask, load_tasks, save_tasks
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 TEST_COMMAND = ("{python}", "-m", "pytest", *PYTEST_FLAGS, "tests")
 
 

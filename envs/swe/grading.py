@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS")
-_STATUS_FIRST = re.compile(rf"^({'|'.join(STATUSES)})\s+(\S+)")
+_STATUS_FIRST = re.compile(rf"^({'|'.join(STATUSES)}) (.+)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # pytest flags every test run uses: one result line per test, no colour, no cache or plugins
@@ -23,12 +23,16 @@ PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_ADDOPTS": ""}
 
 
 def parse_pytest_log(log: str) -> dict[str, str]:
-    """Test node id -> status from a pytest log run with -rA (the last status of an id wins)."""
+    """Test node id -> status from a pytest log run with -rA (the last status of an id wins).
+
+    Unlike SWE-bench's parser, which cuts a node id at its first space, the id runs to the end of
+    the line or to pytest's " - " before a reason, so parametrized ids with spaces stay whole."""
     statuses: dict[str, str] = {}
     for line in log.splitlines():
-        m = _STATUS_FIRST.match(_ANSI.sub("", line))
+        m = _STATUS_FIRST.match(_ANSI.sub("", line).rstrip())
         if m:
-            status, test = m.groups()
+            status, rest = m.groups()
+            test = rest.split(" - ", 1)[0].strip()
             if status == "SKIPPED" and test.startswith("["):  # "SKIPPED [1] file.py:3: reason"
                 continue
             statuses[test] = status
