@@ -137,3 +137,36 @@ def test_component_without_name(tmp_path, base):
     assert r.algorithm.loss.name == "ppo_clip" and r.algorithm.loss.clip_high == 0.3
     (tmp_path / "noname.yaml").write_text("name: x\nmodel: {path: m}\nenv: {tasks: [{name: chain_sum}]}\n")
     assert "env: missing 'name' (which one?); allowed: 'math'" in _error(tmp_path / "noname.yaml")
+
+
+def test_component_unions_list_the_allowed_names(base):
+    msg = _error(base, ["algorithm.loss.name=kl-cov"])
+    assert "allowed: 'ppo_clip', 'dapo', 'reinforce', 'gspo', 'cispo', 'clip_cov', 'kl_cov'" in msg
+    msg = _error(base, ["algorithm.advantage.name=vtrace"])
+    assert "allowed: 'grpo', 'rloo', 'reinforce_pp', 'gae'" in msg
+    msg = _error(base, ["algorithm.loss={name: cispo, epsilon_high: 5}"])
+    assert "algorithm.loss.epsilon_high: unknown key 'epsilon_high'; allowed keys here: name, cap, floor" in msg
+    r = load_recipe(base, ["algorithm.loss={name: kl_cov}", "train.mini_batches=2", "train.prompts_per_iteration=4"])
+    assert r.algorithm.loss.ratio == 2e-3 and r.algorithm.loss.coef == 1.0 and r.algorithm.loss.scope == "global"
+
+
+def test_gae_and_critic_go_together(base):
+    assert "the 'gae' advantage needs a critic" in _error(base, ["algorithm.advantage.name=gae"])
+    assert "critic is set" in _error(base, ["algorithm.critic={model: value_head}"])
+    r = load_recipe(base, ["algorithm.advantage.name=gae", "algorithm.critic={model: value_head, lr: 1.0e-5}"])
+    assert r.algorithm.critic.model == "value_head" and r.algorithm.advantage.lam == 0.95
+
+
+def test_overlong_buffer_must_fit_the_budget(base):
+    msg = _error(base, ["engine.max_new_tokens=64", "algorithm.length.overlong_buffer=64"])
+    assert "overlong_buffer (64) must be below engine.max_new_tokens (64)" in msg
+
+
+def test_recipe_warnings_for_kl_cov_on_policy_and_gspo_token_mean(base):
+    from rl.config import recipe_warnings
+
+    on_policy = load_recipe(base, ["algorithm.loss.name=kl_cov"])
+    assert any("every importance ratio is 1" in w for w in recipe_warnings(on_policy))
+    off_policy = load_recipe(base, ["algorithm.loss.name=kl_cov", "train.epochs=2"])
+    assert not recipe_warnings(off_policy)
+    assert any("GSPO's objective is a mean over sequences" in w for w in recipe_warnings(load_recipe(base, ["algorithm.loss.name=gspo"])))
