@@ -7,9 +7,11 @@ checkpoint would otherwise appear twice).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,14 @@ import yaml
 
 from rl.checkpoint import latest_checkpoint
 from rl.config import Recipe
+
+
+@contextlib.contextmanager
+def timer(timings: dict[str, float], name: str):
+    """Add the time spent in the block to timings[name] (logged as train/time/<name>)."""
+    start = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def _clean(value: Any) -> Any:

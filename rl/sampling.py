@@ -1,7 +1,9 @@
-"""What one iteration sampled (steps 1-3 of the loop), and the metrics and samples logged about it.
+"""Steps 1-3 of the loop, prompts, rollouts and rewards, with the components that change what is
+sampled: No-Positive-Resampling's curriculum (which prompts), a thinking budget (how completions
+end), DAPO's overlong shaping (their reward) and DAPO's dynamic sampling (how many rounds).
 
-Pure functions over completions and rewards; the trainer's `_sample` fills a `Rollouts` (with all
-rounds of DAPO's dynamic sampling) and calls these.
+`Sampler.sample` returns a `Rollouts` holding everything sampled in an iteration; the metrics and
+samples logged about it are pure functions of it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from dataclasses import dataclass
 
 import torch
 
-from envs.base import Prompt
-from rewards import RewardResult
-from rl.rollout.base import Completion
+from envs.base import Env, Prompt
+from rewards import RewardResult, compute_rewards
+from rl.checkpoint import TrainerState
+from rl.config import Recipe
+from rl.filters import informative_groups, retired_prompts, take_active_prompts, update_pass_rates
+from rl.length import generate_with_thinking_budget, shape_rewards
+from rl.logger import timer
+from rl.models import render_prompt
+from rl.rollout.base import Completion, Engine, SamplingParams
 
 
 @dataclass
@@ -35,6 +43,90 @@ class Rollouts:
     """Whether dynamic sampling chose `train`."""
     skipped: int = 0
     """Prompts skipped because No-Positive-Resampling retired them."""
+
+    def training_groups(self) -> tuple[list[list[Completion]], list[float], list[list[list[bool]]]]:
+        """(groups, their shaped rewards flat, their forced-token marks) of the groups to train on:
+        the arguments of rl.batch.make_batch."""
+        G = len(self.groups[0]) if self.groups else 0
+        groups = [self.groups[i] for i in self.train]
+        rewards = [self.shaped[i * G + j] for i in self.train for j in range(G)]
+        return groups, rewards, [self.forced[i] for i in self.train]
+
+
+class Sampler:
+    """Samples the rollouts of an iteration from an environment and an engine (steps 1-3)."""
+
+    def __init__(self, recipe: Recipe, env: Env, engine: Engine, tokenizer):
+        self.recipe, self.env, self.engine, self.tokenizer = recipe, env, engine, tokenizer
+        e = recipe.engine
+        self.params = SamplingParams(n=recipe.algorithm.group_size, max_new_tokens=e.max_new_tokens,
+                                     temperature=e.temperature, top_p=e.top_p, top_k=e.top_k)
+        length = recipe.algorithm.length
+        self.interruption = tokenizer(length.interruption, add_special_tokens=False).input_ids
+
+    def sample(self, state: TrainerState, timings: dict[str, float]) -> Rollouts:
+        """prompts_per_iteration prompts with group_size completions each, scored. With DAPO's dynamic
+        sampling, repeated (up to max_rounds) until that many groups have differing rewards; the
+        surplus of the last round is not trained on. Advances state.data_position."""
+        r, algo = self.recipe, self.recipe.algorithm
+        n, ds = r.train.prompts_per_iteration, algo.dynamic_sampling
+        out = Rollouts([], [], [], None, [], [], rounds=0, dynamic=ds is not None)
+        results = []
+        while out.rounds < (ds.max_rounds if ds else 1) and len(out.train) < n:
+            prompts, skipped = self._next_prompts(state, n)  # 1. prompts
+            with timer(timings, "gen"):  # 2. rollouts
+                groups, forced = self.generate([render_prompt(self.tokenizer, p.messages) for p in prompts], self.params)
+            with timer(timings, "reward"):  # 3. rewards
+                result = compute_rewards([c.text for g in groups for c in g], [p for p, g in zip(prompts, groups) for _ in g],
+                                         r.reward)
+            shaped = shape_rewards(result.total, groups, algo.length, r.engine.max_new_tokens)
+            keep = informative_groups(torch.tensor(shaped), algo.group_size) if ds else torch.ones(len(groups), dtype=torch.bool)
+            out.train += [len(out.groups) + i for i in torch.nonzero(keep).squeeze(1).tolist()]
+            out.prompts += prompts
+            out.groups += groups
+            out.forced += forced
+            out.shaped += shaped
+            out.skipped += skipped
+            out.rounds += 1
+            results.append(result)
+        out.train = out.train[:n]
+        out.rewards = concat_rewards(results)
+        return out
+
+    def generate(self, prompt_ids: list[list[int]], params: SamplingParams):
+        """The engine's completions and, per completion, which tokens were forced (a thinking
+        budget's interruption text, continued in a second engine call)."""
+        length = self.recipe.algorithm.length
+        if length.thinking_budget is None:
+            groups = self.engine.generate(prompt_ids, params)
+            return groups, [[[False] * len(c.token_ids) for c in g] for g in groups]
+        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        return generate_with_thinking_budget(
+            self.engine, prompt_ids, params, length.thinking_budget, self.interruption, length.answer_budget, decode
+        )
+
+    def record_pass_rates(self, state: TrainerState, rollouts: Rollouts) -> dict[str, float]:
+        """No-Positive-Resampling: store the pass rate of every prompt sampled (state.extra, so it
+        survives a resume)."""
+        npr = self.recipe.algorithm.no_positive_resampling
+        correct = torch.tensor(rollouts.rewards.per_function[self.recipe.reward.verifiable]).view(len(rollouts.groups), -1)
+        rates = update_pass_rates(state.extra.get("npr_pass_rates", {}), [p.id for p in rollouts.prompts], correct)
+        state.extra["npr_pass_rates"] = rates
+        return {"train/npr/retired_prompts": float(len(retired_prompts(rates, npr))),
+                "train/npr/skipped_prompts": float(rollouts.skipped)}
+
+    def _next_prompts(self, state: TrainerState, n: int) -> tuple[list[Prompt], int]:
+        """The next n training prompts, skipping those No-Positive-Resampling retired; and how many it skipped."""
+        npr = self.recipe.algorithm.no_positive_resampling
+        if npr is None:
+            prompts = self.env.train_prompts(state.data_position, n)
+            state.data_position += n
+            return prompts, 0
+        retired = retired_prompts(state.extra.get("npr_pass_rates", {}), npr)
+        prompts, state.data_position, skipped = take_active_prompts(
+            self.env.train_prompts, state.data_position, n, retired, self.env.epoch_size
+        )
+        return prompts, skipped
 
 
 def concat_rewards(results: list[RewardResult]) -> RewardResult:

@@ -7,7 +7,7 @@
                         interrupted ones are continued after the interruption text)
         3. rewards      rewards/ scores each completion (a failing reward scores 0, counted), plus
                         DAPO's overlong shaping; DAPO's dynamic sampling repeats 1-3 until enough
-                        groups are informative
+                        groups are informative (steps 1-3: rl/sampling.py)
         4. advantages   rl/advantages.py (GAE reads the critic's values, rl/critic.py)
         5. filters      e.g. drop zero-variance groups, truncated completions
         6. loss         rl/losses.py, aggregated by per-token weights; KL and entropy terms
@@ -43,26 +43,18 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
-from rl.filters import informative_groups, retired_prompts, take_active_prompts, update_pass_rates, zero_variance
-from rl.length import generate_with_thinking_budget, shape_rewards
-from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, truncate_jsonl
+from rl.filters import zero_variance
+from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
-from rl.rollout.base import Completion, SamplingParams
-from rl.sampling import Rollouts, concat_rewards, rollout_metrics, sample_records
+from rl.rollout.base import SamplingParams
+from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.rollout.hf import HFEngine
 from rl.warm_start import ensure_warm_start
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
-
-
-@contextlib.contextmanager
-def timer(timings: dict[str, float], name: str):
-    start = time.perf_counter()
-    yield
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 class Trainer:
@@ -109,11 +101,7 @@ class Trainer:
                                  self.policy.config.hidden_size, self.accelerator)
 
         self.engine = HFEngine(self.policy, self.tokenizer, batch_size=recipe.engine.batch_size)
-        e = recipe.engine
-        self.sampling = SamplingParams(
-            n=recipe.algorithm.group_size, max_new_tokens=e.max_new_tokens,
-            temperature=e.temperature, top_p=e.top_p, top_k=e.top_k,
-        )
+        self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
         self.verifiable = _verifiable_reward(recipe.reward)
@@ -162,15 +150,13 @@ class Trainer:
         start = time.perf_counter()
         self._forward_tokens = 0  # tokens through forward-only passes this iteration
 
-        # 1-3. Prompts, rollouts, rewards (DAPO's dynamic sampling repeats them; see _sample)
-        rollouts = self._sample(timings)
+        # 1-3. Prompts, rollouts, rewards (rl/sampling.py: with No-Positive-Resampling's curriculum,
+        #      a thinking budget, DAPO's overlong shaping and dynamic sampling, which repeats 1-3)
+        rollouts = self.sampler.sample(self.state, timings)
         metrics = rollout_metrics(rollouts, self.state.step, r.reward.verifiable, algo.group_size)
-        if algo.no_positive_resampling is not None:  # ScaleRL's curriculum learns from everything sampled
-            metrics |= self._update_npr(rollouts)
-        groups = [rollouts.groups[i] for i in rollouts.train]
-        G = r.algorithm.group_size
-        batch = make_batch(groups, [rollouts.shaped[i * G + j] for i in rollouts.train for j in range(G)],
-                           [rollouts.forced[i] for i in rollouts.train])
+        if algo.no_positive_resampling is not None:  # the curriculum learns from everything sampled
+            metrics |= self.sampler.record_pass_rates(self.state, rollouts)
+        batch = make_batch(*rollouts.training_groups())
 
         # 4. Advantages (forward-only passes first where an estimator needs them: the critic's values
         #    for GAE, the sampling and reference log-probs for a KL penalty in the reward)
@@ -325,7 +311,7 @@ class Trainer:
         # whether or how often it evaluates
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(r.seed * 1_000_003 + self.state.iteration)
-            groups, _ = self._generate(self.val_prompt_ids, params)
+            groups, _ = self.sampler.generate(self.val_prompt_ids, params)
         texts = [c.text for g in groups for c in g]
         prompts = [p for p, g in zip(self.val_prompts, groups) for _ in g]
         scores = torch.tensor(compute_rewards(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
@@ -339,67 +325,6 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # Pieces
     # ----------------------------------------------------------------------------------------
-
-    def _sample(self, timings: dict[str, float]) -> Rollouts:
-        """Steps 1-3 for prompts_per_iteration prompts. With DAPO's dynamic sampling, repeated (up to
-        max_rounds) until that many groups have differing rewards; the surplus is not trained on."""
-        r, algo = self.recipe, self.recipe.algorithm
-        n, G = r.train.prompts_per_iteration, algo.group_size
-        ds = algo.dynamic_sampling
-        prompts, groups, forced, results, shaped, train, skipped = [], [], [], [], [], [], 0
-        for rounds in range(1, (ds.max_rounds if ds else 1) + 1):
-            new_prompts, new_skipped = self._next_prompts(n)  # 1. prompts
-            with timer(timings, "gen"):  # 2. rollouts
-                new_groups, new_forced = self._generate([render_prompt(self.tokenizer, p.messages) for p in new_prompts],
-                                                        self.sampling)
-            with timer(timings, "reward"):  # 3. rewards
-                result = compute_rewards([c.text for g in new_groups for c in g],
-                                         [p for p, g in zip(new_prompts, new_groups) for _ in g], r.reward)
-            new_shaped = shape_rewards(result.total, new_groups, algo.length, r.engine.max_new_tokens)
-            keep = informative_groups(torch.tensor(new_shaped), G) if ds else torch.ones(len(new_groups), dtype=torch.bool)
-            train += [len(groups) + i for i in torch.nonzero(keep).squeeze(1).tolist()]
-            prompts, groups, forced = prompts + new_prompts, groups + new_groups, forced + new_forced
-            results.append(result)
-            shaped += new_shaped
-            skipped += new_skipped
-            if len(train) >= n:
-                break
-        return Rollouts(prompts, groups, forced, concat_rewards(results), shaped, train[:n], rounds, ds is not None, skipped)
-
-    def _next_prompts(self, n: int) -> tuple[list, int]:
-        """The next n training prompts, skipping those No-Positive-Resampling retired; and how many it skipped."""
-        npr = self.recipe.algorithm.no_positive_resampling
-        if npr is None:
-            prompts = self.env.train_prompts(self.state.data_position, n)
-            self.state.data_position += n
-            return prompts, 0
-        retired = retired_prompts(self.state.extra.get("npr_pass_rates", {}), npr)
-        prompts, self.state.data_position, skipped = take_active_prompts(
-            self.env.train_prompts, self.state.data_position, n, retired, self.env.epoch_size
-        )
-        return prompts, skipped
-
-    def _generate(self, prompt_ids: list[list[int]], params: SamplingParams):
-        """The engine's completions and, per completion, which tokens were forced (a thinking
-        budget's interruption text)."""
-        length = self.recipe.algorithm.length
-        if length.thinking_budget is None:
-            groups = self.engine.generate(prompt_ids, params)
-            return groups, [[[False] * len(c.token_ids) for c in g] for g in groups]
-        interruption = self.tokenizer(length.interruption, add_special_tokens=False).input_ids
-        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        return generate_with_thinking_budget(
-            self.engine, prompt_ids, params, length.thinking_budget, interruption, length.answer_budget, decode
-        )
-
-    def _update_npr(self, rollouts: Rollouts) -> dict[str, float]:
-        """No-Positive-Resampling: record the pass rate of every prompt sampled this iteration."""
-        npr = self.recipe.algorithm.no_positive_resampling
-        correct = torch.tensor(rollouts.rewards.per_function[self.recipe.reward.verifiable]).view(len(rollouts.groups), -1)
-        rates = update_pass_rates(self.state.extra.get("npr_pass_rates", {}), [p.id for p in rollouts.prompts], correct)
-        self.state.extra["npr_pass_rates"] = rates
-        return {"train/npr/retired_prompts": float(len(retired_prompts(rates, npr))),
-                "train/npr/skipped_prompts": float(rollouts.skipped)}
 
     def _advantages(self, batch: RolloutBatch) -> dict[str, float]:
         """Step 4: fills batch.advantages (and batch.returns for GAE)."""

@@ -164,7 +164,7 @@ def test_one_update_lowers_the_loss_on_a_fixed_batch(tmp_path, tiny_model_dir):
     prompts = trainer.env.train_prompts(0, 4)
     from rl.models import render_prompt
 
-    groups = trainer.engine.generate([render_prompt(trainer.tokenizer, p.messages) for p in prompts], trainer.sampling)
+    groups = trainer.engine.generate([render_prompt(trainer.tokenizer, p.messages) for p in prompts], trainer.sampler.params)
     rewards = [float(i % 2) for i in range(16)]  # fixed rewards: a clear signal in every group
     batch = make_batch(groups, rewards)
     from rl.advantages import grpo, GRPOConfig
