@@ -1,7 +1,9 @@
 """The recipe schema: one typed, documented, validated description of a run.
 
 A recipe is a YAML file. It may name `base: other.yaml` (relative to itself) and override keys of
-it; the command line overrides further with `key.sub=value` (the value is read as YAML). Unknown
+it; the command line overrides further with `key.sub=value` (the value is read as YAML). Mappings
+merge key by key, except a component given under another `name` (algorithm.loss.name=cispo over a
+ppo_clip base), which replaces the base's component with its own defaults. Unknown
 keys, wrong types, out-of-range values and invalid combinations fail here, before any model loads,
 with a message that names the file (or override), the key and what is allowed.
 
@@ -316,7 +318,10 @@ def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = (
     out = copy.deepcopy(base)
     for key, value in over.items():
         path = prefix + (key,)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        # a component of another name (algorithm.loss: {name: cispo} over a ppo_clip) replaces the
+        # base's component instead of inheriting options that belong to the other one
+        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and value.get("name", out[key].get("name")) != out[key].get("name")
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not renamed:
             out[key] = _merge(out[key], value, sources, source, path)
         else:
             out[key] = copy.deepcopy(value)
