@@ -383,3 +383,13 @@ def test_resume_is_bit_exact_with_component_state(tmp_path, tiny_model_dir, monk
     assert trainer.state.extra["npr_pass_rates"] and trainer.state.extra["entropy"]["last"] is not None
     trainer.fit()
     assert comparable(read_jsonl(broken.run_dir / "metrics.jsonl")) == reference
+
+
+def test_flops_budget_stops_the_run_after_the_iteration_that_reaches_it(tmp_path, tiny_model_dir):
+    one = read_jsonl(train(make_recipe(tmp_path / "one", tiny_model_dir, train__iterations=1)) / "metrics.jsonl")
+    per_iteration = one[-1]["compute/flops"]
+    recipe = make_recipe(tmp_path / "budget", tiny_model_dir, train__iterations=50, train__flops_budget=1.5 * per_iteration)
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    assert [m["iteration"] for m in lines] == [0, 1, 2]  # 1 iteration is below the budget, 2 reach it
+    assert "val/accuracy" in lines[-1]  # the last iteration is evaluated and checkpointed like a final one
+    assert (recipe.run_dir / "checkpoints" / "latest").resolve().name == "iter_0000002"
