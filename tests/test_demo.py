@@ -25,7 +25,7 @@ def test_demo_runs_end_to_end_and_fits_its_curve(tmp_path, capsys):
     evals = [m for m in lines if "val/accuracy" in m]
     assert len(evals) == 1 + 24 // 3
     assert evals[0]["val/accuracy"] > 0.0  # the warm start gives RL something to work with
-    assert "val/accuracy" in out and "asymptote" in out.lower()
+    assert "val/accuracy" in out and "asymptote" in out.lower() and "[demo] backtest" in out
     assert list(run_dir.glob("*.png")), "the fit writes its plots into the run directory"
     assert (run_dir / "fit.json").is_file()
     # a second call finds the finished run and only fits it again
