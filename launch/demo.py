@@ -57,10 +57,13 @@ def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -
 def _backtest_summary(run_dir: Path, half: float) -> str:
     """Fit the evals up to half the run's compute and score its predictions for the rest."""
     from analysis.extrapolate import backtest, fit_runs
+    from analysis.fit import FitError
     from analysis.readers import read_run_dir
 
-    cf = fit_runs([read_run_dir(run_dir)], budget=half)
-    bt = backtest(cf)
+    try:
+        bt = backtest(fit_runs([read_run_dir(run_dir)], budget=half))
+    except FitError as err:
+        return f"\n[demo] backtest skipped: the first half of the run is too short to fit on its own ({err})"
     final = bt.final
     return (
         f"\n[demo] backtest: fitted on the first half of the compute (up to {half:.4g} device-hours), the curve "
