@@ -4,9 +4,15 @@ One signature:
 
     estimator(rewards, group_ids, mask, cfg) -> advantages
 
-`rewards` [B] is one scalar per completion, `group_ids` [B] the prompt each completion answers (the
-completions of one prompt form its group), `mask` [B, T] the completion tokens; the result is the
-per-token advantage [B, T] (zero off the mask).
+`rewards` is either one scalar per completion [B] (the outcome) or token-level rewards [B, T] (the
+outcome on the last token plus, with the KL in the reward, −β·KL_t on every token; see
+`token_rewards`); `group_ids` [B] the prompt each completion answers (the completions of one prompt
+form its group); `mask` [B, T] the completion tokens. The result is the per-token advantage
+[B, T] (zero off the mask). Outcome estimators (GRPO, RLOO) score a completion by the sum of its
+token rewards.
+
+GAE (PPO with a learned critic) needs the critic's values too: `gae(rewards, values, mask, cfg)`
+returns advantages and the critic's return targets. It is the one estimator outside ADVANTAGES.
 """
 
 from __future__ import annotations
@@ -19,6 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+def token_rewards(outcome: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] rewards with each completion's outcome on its last masked token (rows without tokens:
+    none)."""
+    out = torch.zeros_like(mask, dtype=torch.float32)
+    on = mask > 0
+    last = mask.shape[1] - 1 - on.flip(dims=[1]).int().argmax(dim=1)
+    rows = torch.nonzero(on.any(dim=1)).squeeze(1)
+    out[rows, last[rows]] = outcome[rows].float()
+    return out
+
+
+def _scores(rewards: torch.Tensor) -> torch.Tensor:
+    """One score per completion: the outcome, or the sum of its token rewards."""
+    return rewards.double() if rewards.dim() == 1 else rewards.double().sum(dim=1)
 
 
 def group_stats(values: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -34,31 +56,141 @@ def group_stats(values: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.Te
     return mean[index], std[index], count[index]
 
 
+def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x − mean) / sqrt(var + ε) over the masked tokens, var unbiased (verl's and OpenRLHF's
+    masked_whiten); zero off the mask."""
+    values, mask = values.double(), mask.double()
+    n = mask.sum()
+    mean = (values * mask).sum() / n.clamp(min=1)
+    var = (((values - mean) ** 2) * mask).sum() / (n - 1).clamp(min=1)
+    return ((values - mean) * torch.rsqrt(var + eps) * mask).float()
+
+
+# --------------------------------------------------------------------------------------------
+# GRPO (group or batch std), RLOO, REINFORCE++
+# --------------------------------------------------------------------------------------------
+
+
 class GRPOConfig(_Config):
     """Group-relative advantages (DeepSeekMath, Shao et al. 2024, §4.1.2)."""
 
     name: Literal["grpo"] = "grpo"
     scale_by_std: bool = True
-    """Divide by the group's std: Â_i = (r_i − mean_g) / (std_g + ε). Dr. GRPO (Liu et al. 2025)
-    argues for False, which removes the bias towards too-easy and too-hard prompts."""
+    """Divide by a std: Â_i = (r_i − mean_g) / (std + ε). Dr. GRPO (Liu et al. 2025) argues for
+    False, which removes the bias towards too-easy and too-hard prompts."""
+    std: Literal["group", "batch"] = "group"
+    """Which std divides. group: the unbiased std of the prompt's group (GRPO; TRL and verl).
+    batch: the unbiased std of the group-centred advantages r_i − mean_g over the whole batch
+    (ScaleRL's batch-level normalisation, as Magistral writes it). TRL's scale_rewards='batch'
+    divides by the std of the raw rewards instead, which also counts the spread between prompts."""
     eps: float = Field(1e-6, gt=0.0)
-    """ε in the denominator."""
+    """ε in the denominator. 1e-6 as verl (TRL uses 1e-4)."""
 
 
-def grpo(
-    rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig
-) -> torch.Tensor:
-    """Â_i = (r_i − mean(r_group)) / (std(r_group) + ε), the same for every token of completion i.
+def grpo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig) -> torch.Tensor:
+    """Â_i = (r_i − mean(r_group)) / (std + ε), the same for every token of completion i.
 
-    std is the unbiased sample std of the group, as in TRL and verl."""
-    mean, std, _ = group_stats(rewards, group_ids)
-    adv = rewards.double() - mean
+    A group whose rewards are all equal gets Â = 0 (0 / (0 + ε))."""
+    r = _scores(rewards)
+    mean, std, _ = group_stats(r, group_ids)
+    adv = r - mean
     if cfg.scale_by_std:
+        if cfg.std == "batch":
+            std = adv.std() if adv.numel() > 1 else torch.zeros_like(adv)
         adv = adv / (std + cfg.eps)
     return adv.to(mask.dtype).unsqueeze(1) * mask
 
 
-AdvantageConfig = GRPOConfig
-ADVANTAGES = {"grpo": grpo}
+class RLOOConfig(_Config):
+    """REINFORCE Leave-One-Out (Kool et al. 2019; Ahmadian et al. 2024, "Back to Basics"): each
+    completion's baseline is the mean reward of the OTHER completions of its prompt."""
+
+    name: Literal["rloo"] = "rloo"
+
+
+def rloo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: RLOOConfig) -> torch.Tensor:
+    """Â_i = r_i − (Σ_{j≠i} r_j) / (G − 1) = G/(G − 1) · (r_i − mean_g). A group of one has no
+    baseline and gets 0 (verl keeps its raw reward instead)."""
+    r = _scores(rewards)
+    mean, _, count = group_stats(r, group_ids)
+    adv = torch.where(count > 1, (r - mean) * count / (count - 1).clamp(min=1), torch.zeros_like(r))
+    return adv.to(mask.dtype).unsqueeze(1) * mask
+
+
+class ReinforcePPConfig(_Config):
+    """REINFORCE++ (Hu et al. 2025): discounted returns of the token rewards, normalised over the
+    whole batch (no critic, no per-prompt std)."""
+
+    name: Literal["reinforce_pp"] = "reinforce_pp"
+    baseline: Literal["none", "group_mean"] = "group_mean"
+    """none: REINFORCE++ as first published (any batch, one sample per prompt is fine).
+    group_mean: subtract the group's mean score first (REINFORCE++-baseline, the paper's choice for
+    reasoning with several samples per prompt; verl's reinforce_plus_plus_baseline)."""
+    gamma: float = Field(1.0, ge=0.0, le=1.0)
+    """γ of the returns G_t = Σ_{s≥t} γ^{s−t} r_s. 1 for outcome rewards."""
+
+
+def reinforce_pp(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: ReinforcePPConfig):
+    """Â_t = whiten_batch(G_t) over all completion tokens of the batch (token-weighted, as verl and
+    OpenRLHF). With baseline group_mean each completion's returns are first shifted by its group's
+    mean score: G_t ← G_t − mean_g(Σ_t r_t)."""
+    r = rewards.float() if rewards.dim() == 2 else token_rewards(rewards, mask)
+    returns = torch.zeros_like(r)
+    running = torch.zeros(r.shape[0], dtype=r.dtype)
+    for t in reversed(range(r.shape[1])):
+        m = mask[:, t]
+        running = m * (r[:, t] + cfg.gamma * running) + (1 - m) * running  # masked tokens carry it through
+        returns[:, t] = running * m
+    if cfg.baseline == "group_mean":
+        mean, _, _ = group_stats(_scores(r), group_ids)
+        returns = (returns - mean.float().unsqueeze(1)) * mask
+    return masked_whiten(returns, mask)
+
+
+# --------------------------------------------------------------------------------------------
+# GAE, for PPO with a learned critic (rl/critic.py)
+# --------------------------------------------------------------------------------------------
+
+
+class GAEConfig(_Config):
+    """Generalised Advantage Estimation (Schulman et al. 2016) from a learned critic: PPO as in
+    Ouyang et al. 2022 and "The N Implementation Details of RLHF with PPO". Needs `algorithm.critic`."""
+
+    name: Literal["gae"] = "gae"
+    gamma: float = Field(1.0, ge=0.0, le=1.0)
+    """γ. 1.0 for outcome rewards on language (verl's and TRL's PPO default)."""
+    lam: float = Field(0.95, ge=0.0, le=1.0)
+    """λ. 0.95 as TRL's PPO and verl's default; VAPO (Yue et al. 2025) uses 1.0 for the critic's
+    targets and a length-adaptive λ for the policy."""
+    whiten: bool = True
+    """Normalise the advantages over the batch's tokens (mean 0, std 1), as TRL and verl do."""
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, cfg: GAEConfig):
+    """δ_t = r_t + γ·V_{t+1} − V_t (V after the last token = 0), Â_t = δ_t + γλ·Â_{t+1}, returns
+    R_t = Â_t + V_t (the critic's targets, before whitening). `rewards` [B, T] token-level (or [B]
+    outcomes, placed on the last token), `values` [B, T] the critic's V(s_t) for the state before
+    token t. Returns (advantages, returns), both [B, T] and zero off the mask."""
+    r = rewards.float() if rewards.dim() == 2 else token_rewards(rewards, mask)
+    values = values.float() * mask
+    adv = torch.zeros_like(r)
+    next_value = torch.zeros(r.shape[0])
+    last = torch.zeros(r.shape[0])
+    for t in reversed(range(r.shape[1])):
+        m = mask[:, t]
+        delta = r[:, t] + cfg.gamma * next_value - values[:, t]
+        # masked tokens (padding past the end, forced interruption text) are skipped: the recursion
+        # carries V and Â across them, as verl does for observation tokens
+        last = m * (delta + cfg.gamma * cfg.lam * last) + (1 - m) * last
+        next_value = m * values[:, t] + (1 - m) * next_value
+        adv[:, t] = last * m
+    returns = (adv + values) * mask
+    if cfg.whiten:
+        adv = masked_whiten(adv, mask)
+    return adv * mask, returns
+
+
+AdvantageConfig = GRPOConfig | RLOOConfig | ReinforcePPConfig | GAEConfig
+ADVANTAGES = {"grpo": grpo, "rloo": rloo, "reinforce_pp": reinforce_pp}
 # Estimators that compare completions within a group, and so need group_size >= 2.
-GROUP_ESTIMATORS = {"grpo"}
+GROUP_ESTIMATORS = {"grpo", "rloo"}

@@ -1,7 +1,9 @@
 """The recipe schema: one typed, documented, validated description of a run.
 
 A recipe is a YAML file. It may name `base: other.yaml` (relative to itself) and override keys of
-it; the command line overrides further with `key.sub=value` (the value is read as YAML). Unknown
+it; the command line overrides further with `key.sub=value` (the value is read as YAML). Mappings
+merge key by key, except a component given under another `name` (algorithm.loss.name=cispo over a
+ppo_clip base), which replaces the base's component with its own defaults. Unknown
 keys, wrong types, out-of-range values and invalid combinations fail here, before any model loads,
 with a message that names the file (or override), the key and what is allowed.
 
@@ -23,8 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from envs.math import MathEnvConfig
 from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
-from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig
-from rl.losses import AggregationConfig, EntropyConfig, KLConfig, LossConfig
+from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig, GRPOConfig
+from rl.critic import CriticConfig
+from rl.filters import DynamicSamplingConfig, NPRConfig
+from rl.length import LengthConfig
+from rl.losses import AggregationConfig, LossConfig, PPOClipConfig
+from rl.numerics import TISConfig
+from rl.regularizers import EntropyConfig, KLConfig
 
 
 class RecipeError(ValueError):
@@ -76,6 +83,9 @@ class ModelConfig(_Config):
     warm_start: WarmStartConfig = WarmStartConfig()
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory, costs ~30% more compute)."""
+    fp32_lm_head: bool = False
+    """Compute the LM head (logits, log-probs) in FP32 while the model runs in `dtype`: MiniMax-M1
+    §3.1 and ScaleRL §3.2 (TRL's cast_lm_head_to_fp32). Matters for bfloat16/float16 models."""
 
 
 class EngineConfig(_Config):
@@ -98,26 +108,46 @@ class EngineConfig(_Config):
 
 
 class AlgorithmConfig(_Config):
-    """What is optimised: group size, advantage estimator, policy loss, aggregation, regularisers."""
+    """What is optimised: group size, advantage estimator, policy loss, aggregation, regularisers,
+    filters and curricula, length control, the critic (PPO) and importance-sampling corrections."""
 
     group_size: int = Field(8, ge=1)
     """Completions sampled per prompt (G in GRPO)."""
-    advantage: Annotated[Union[AdvantageConfig], Field(discriminator="name")] = AdvantageConfig()
-    loss: Annotated[Union[LossConfig], Field(discriminator="name")] = LossConfig()
+    advantage: Annotated[Union[AdvantageConfig], Field(discriminator="name")] = GRPOConfig()
+    loss: Annotated[Union[LossConfig], Field(discriminator="name")] = PPOClipConfig()
     aggregation: AggregationConfig = AggregationConfig()
     kl: KLConfig = KLConfig()
     entropy: EntropyConfig = EntropyConfig()
     zero_variance_filter: bool = False
     """Drop groups whose completions all got the same reward from the loss (their GRPO advantage is
     0 anyway; dropping them changes the token-mean denominator). DAPO, ScaleRL."""
+    dynamic_sampling: DynamicSamplingConfig | None = None
+    """DAPO's dynamic sampling: resample until the batch holds prompts_per_iteration informative
+    groups. None disables it."""
+    no_positive_resampling: NPRConfig | None = None
+    """ScaleRL's No-Positive-Resampling curriculum. None disables it."""
+    length: LengthConfig = LengthConfig()
+    critic: CriticConfig | None = None
+    """PPO's learned critic; required by (and only used with) `advantage: {name: gae}`."""
+    tis: TISConfig | None = None
+    """Truncated importance sampling of the engine/trainer mismatch (rl/numerics.py). None disables it."""
 
     @model_validator(mode="after")
-    def _group_estimators_need_groups(self) -> "AlgorithmConfig":
+    def _consistent(self) -> "AlgorithmConfig":
         if self.advantage.name in GROUP_ESTIMATORS and self.group_size < 2:
             raise ValueError(
                 f"group_size must be at least 2 with the '{self.advantage.name}' advantage, which compares the "
                 f"completions of a prompt with each other (got group_size={self.group_size})"
             )
+        if (self.advantage.name == "gae") != (self.critic is not None):
+            raise ValueError(
+                "the 'gae' advantage needs a critic (algorithm.critic: {model: separate} or {model: value_head}), "
+                f"and a critic is only used by it (advantage is '{self.advantage.name}', "
+                f"critic is {'set' if self.critic else 'missing'})"
+            )
+        if (self.dynamic_sampling or self.zero_variance_filter) and self.group_size < 2:
+            raise ValueError("dynamic_sampling and zero_variance_filter compare the completions of a prompt: "
+                             f"group_size must be at least 2 (got {self.group_size})")
         return self
 
 
@@ -135,6 +165,9 @@ class TrainConfig(_Config):
     """Passes over each batch (PPO epochs)."""
     micro_batch_size: int = Field(64, ge=1)
     """Sequences per forward/backward; gradients accumulate over the mini-batch (no effect on the math)."""
+    flops_budget: float | None = Field(None, gt=0.0)
+    """Stop once compute/flops reaches this (after the iteration that crosses it), even before
+    `iterations`: compares recipes at an equal compute budget. None: run all iterations."""
 
     @model_validator(mode="after")
     def _minibatches_divide_prompts(self) -> "TrainConfig":
@@ -224,9 +257,40 @@ class Recipe(_Config):
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
 
+    @model_validator(mode="after")
+    def _length_fits_budget(self) -> "Recipe":
+        buffer = self.algorithm.length.overlong_buffer
+        if buffer is not None and buffer >= self.engine.max_new_tokens:
+            raise ValueError(
+                f"algorithm.length.overlong_buffer ({buffer}) must be below engine.max_new_tokens "
+                f"({self.engine.max_new_tokens}): the penalty starts at max_new_tokens - overlong_buffer"
+            )
+        return self
+
     @property
     def run_dir(self) -> Path:
         return Path(self.logging.runs_dir) / self.name
+
+
+def recipe_warnings(recipe: Recipe) -> list[str]:
+    """Valid but probably unintended combinations; the trainer prints them when it starts."""
+    algo, train_cfg = recipe.algorithm, recipe.train
+    out = []
+    updates = train_cfg.epochs * train_cfg.mini_batches
+    if algo.loss.name == "kl_cov" and updates == 1:
+        out.append(
+            "algorithm.loss kl_cov with one on-policy update per batch (train.epochs * train.mini_batches == 1): "
+            "every importance ratio is 1, so the KL term |log r| is 0 with no gradient and KL-Cov reduces to "
+            "REINFORCE; use several mini-batches or epochs (the paper's runs take 8 mini-batches per batch)"
+        )
+    if algo.loss.name == "gspo" and algo.aggregation.name not in ("seq_mean_token_mean", "prompt_mean"):
+        out.append(
+            f"algorithm.loss gspo with aggregation {algo.aggregation.name}: GSPO's objective is a mean over "
+            "sequences (aggregation seq_mean_token_mean); token_mean weighs long completions more"
+        )
+    if recipe.model.fp32_lm_head and recipe.model.dtype == "float32":
+        out.append("model.fp32_lm_head has no effect on a float32 model")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,7 +319,10 @@ def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = (
     out = copy.deepcopy(base)
     for key, value in over.items():
         path = prefix + (key,)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        # a component of another name (algorithm.loss: {name: cispo} over a ppo_clip) replaces the
+        # base's component instead of inheriting options that belong to the other one
+        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and value.get("name", out[key].get("name")) != out[key].get("name")
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not renamed:
             out[key] = _merge(out[key], value, sources, source, path)
         else:
             out[key] = copy.deepcopy(value)

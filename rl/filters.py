@@ -1,4 +1,4 @@
-"""Filters: which rollouts enter the loss. Pure functions over tensors.
+"""Filters and curricula: which rollouts enter the loss, and which prompts are sampled at all.
 
 A filter has one signature:
 
@@ -6,11 +6,26 @@ A filter has one signature:
 
 `rewards` [B] and `group_ids` [B] as for advantages; `keep` is a boolean mask [B] of the
 completions that stay in the batch; metrics are counts.
+
+Two components build on it with a little state, which the trainer keeps:
+- DAPO's dynamic sampling (`DynamicSamplingConfig`) samples more prompts until the batch is full of
+  informative groups (zero_variance decides which are);
+- No-Positive-Resampling (`NPRConfig`) retires prompts whose pass rate reached a threshold from
+  later epochs; its per-prompt pass rates live in TrainerState.extra and survive a resume.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from envs.base import Prompt
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
 def zero_variance(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -28,3 +43,76 @@ def zero_variance(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch
 
 
 FILTERS = {"zero_variance": zero_variance}
+
+
+# --------------------------------------------------------------------------------------------
+# DAPO dynamic sampling
+# --------------------------------------------------------------------------------------------
+
+
+class DynamicSamplingConfig(_Config):
+    """DAPO's dynamic sampling (Yu et al. 2025, §3.2): keep sampling batches of prompts, keeping only
+    the groups whose rewards differ, until prompts_per_iteration such groups are collected (the
+    surplus of the last round is dropped)."""
+
+    max_rounds: int = Field(10, ge=1)
+    """Cap on generation rounds per iteration (verl's max_num_gen_batches; the Entropy Mechanism
+    scripts use 10). When it is reached the iteration trains on the informative groups it has
+    (verl raises an error instead), and train/dynamic_sampling/capped is 1."""
+
+
+def informative_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """[P] bool: which of P consecutive groups of `group_size` completions have differing rewards."""
+    keep, _ = zero_variance(rewards, torch.arange(len(rewards)) // group_size)
+    return keep.view(-1, group_size)[:, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# No-Positive-Resampling (ScaleRL)
+# --------------------------------------------------------------------------------------------
+
+
+class NPRConfig(_Config):
+    """No-Positive-Resampling (ScaleRL, Khatri et al. 2025, §3.2; after Polaris): a prompt whose
+    pass rate reaches the threshold is never sampled again in later epochs. The pass rate is the
+    mean verifiable reward of its latest group."""
+
+    threshold: float = Field(0.9, gt=0.0, le=1.0)
+    """Pass rate at which a prompt retires. 0.9 in ScaleRL."""
+
+
+def update_pass_rates(pass_rates: dict[str, float], prompt_ids: list[str], correct: torch.Tensor) -> dict[str, float]:
+    """A copy of `pass_rates` with each prompt's latest pass rate: `correct` [P, G] holds the
+    verifiable reward of each of its G completions."""
+    out = dict(pass_rates)
+    for pid, row in zip(prompt_ids, correct.float().mean(dim=1).tolist()):
+        out[pid] = row
+    return out
+
+
+def retired_prompts(pass_rates: dict[str, float], cfg: NPRConfig) -> set[str]:
+    return {pid for pid, rate in pass_rates.items() if rate >= cfg.threshold}
+
+
+def take_active_prompts(
+    fetch: Callable[[int, int], list[Prompt]], position: int, count: int, retired: set[str], epoch_size: int
+) -> tuple[list[Prompt], int, int]:
+    """The next `count` prompts of the stream `fetch(position, count)` that are not retired.
+
+    Returns (prompts, the position after the last prompt read, how many retired prompts were
+    skipped). Raises when a whole epoch holds fewer than `count` active prompts."""
+    prompts: list[Prompt] = []
+    skipped = 0
+    while len(prompts) < count:
+        if skipped > epoch_size:
+            raise RuntimeError(
+                f"No-Positive-Resampling retired {len(retired)} of {epoch_size} training prompts: fewer than "
+                f"{count} remain; lower prompts_per_iteration or raise algorithm.no_positive_resampling.threshold"
+            )
+        for p in fetch(position, count - len(prompts)):
+            position += 1
+            if p.id in retired:
+                skipped += 1
+            else:
+                prompts.append(p)
+    return prompts, position, skipped

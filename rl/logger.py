@@ -7,14 +7,27 @@ checkpoint would otherwise appear twice).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rl.checkpoint import latest_checkpoint
 from rl.config import Recipe
+
+
+@contextlib.contextmanager
+def timer(timings: dict[str, float], name: str):
+    """Add the time spent in the block to timings[name] (logged as train/time/<name>)."""
+    start = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 def _clean(value: Any) -> Any:
@@ -22,6 +35,40 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def prepare_run_dir(run_dir: Path, recipe_yaml: str, resume: bool) -> bool:
+    """Create the run directory and write the resolved recipe into it; returns True for a fresh
+    start (whose old metrics and samples are removed). Refuses to overwrite a run unless resuming."""
+    metrics = run_dir / "metrics.jsonl"
+    has_checkpoint = latest_checkpoint(run_dir / "checkpoints") is not None
+    if not resume and metrics.is_file() and metrics.stat().st_size > 0:
+        raise FileExistsError(
+            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
+            f"or choose another name (name=...) or remove the directory"
+        )
+    fresh = not (resume and has_checkpoint)
+    if resume and not has_checkpoint:
+        print(f"[asymptote] no checkpoint in {run_dir / 'checkpoints'}: starting from the beginning")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for name in ("metrics.jsonl", "samples.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
+    recipe_file = run_dir / "recipe.yaml"
+    if not fresh and recipe_file.is_file() and recipe_file.read_text() != recipe_yaml:
+        changed = sorted(_diff_keys(yaml.safe_load(recipe_file.read_text()), yaml.safe_load(recipe_yaml)))
+        print(f"[asymptote] resuming with a changed recipe; keys that differ: {', '.join(changed)}")
+    recipe_file.write_text(recipe_yaml)
+    return fresh
+
+
+def _diff_keys(a, b, prefix: str = "") -> set[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for k in set(a) | set(b):
+            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".")}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -45,6 +92,39 @@ def truncate_jsonl(path: Path, keep: "callable") -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, path)
+
+
+class MetricAccumulator:
+    """Combines a metric's values over micro-batches and optimizer steps into one number per
+    iteration. How, by default, follows the name: ending in `max` the max, in `min` the min, in
+    `tokens` a count (summed, then divided by the optimizer steps: per step), otherwise a mean
+    weighted by `weight` (tokens)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.weights: dict[str, float] = {}
+        self.how: dict[str, str] = {}
+
+    def add(self, name: str, value: float, weight: float = 1.0, how: str | None = None) -> None:
+        how = how or ("max" if name.endswith("max") else "min" if name.endswith("min")
+                      else "sum" if name.endswith("tokens") else "mean")
+        self.how[name] = how
+        if name not in self.values:
+            self.values[name], self.weights[name] = (0.0 if how in ("mean", "sum") else value), 0.0
+        if how == "max":
+            self.values[name] = max(self.values[name], value)
+        elif how == "min":
+            self.values[name] = min(self.values[name], value)
+        else:
+            self.values[name] += value * (weight if how == "mean" else 1.0)
+        self.weights[name] += weight
+
+    def result(self, steps: int = 1) -> dict[str, float]:
+        out = {}
+        for name, value in self.values.items():
+            how = self.how[name]
+            out[name] = value / max(self.weights[name], 1e-12) if how == "mean" else value / steps if how == "sum" else value
+        return out
 
 
 class RunLogger:

@@ -1,16 +1,22 @@
-"""Policy losses, loss aggregation and the KL / entropy terms, as pure functions over tensors.
+"""Policy losses and loss aggregation, as pure functions over tensors.
 
 A policy loss has one signature:
 
-    loss_fn(logp, old_logp, advantages, mask, cfg) -> (per_token_loss, metrics)
+    loss_fn(logp, old_logp, advantages, mask, cfg, ctx=None) -> (per_token_loss, metrics)
 
 with `logp` the current policy's log-probs of the sampled tokens [B, T] (with grad), `old_logp`
 those of the policy that sampled them [B, T] (no grad), `advantages` [B, T], `mask` [B, T] (1 on
 completion tokens), `cfg` the loss's own small config. It returns the per-token loss [B, T] and a
-dict of scalar metrics (masked means over this micro-batch).
+dict of scalar metrics over this micro-batch. Rows are completions, so a sequence-level loss (GSPO)
+needs nothing more. `ctx` (a LossContext) carries what two losses need beyond tensors: Clip-Cov's
+random generator, and the tokens that Clip-Cov/KL-Cov selected over the whole mini-batch in a
+pre-pass (`cov_selection`, called by the trainer when cfg.scope == "global").
 
-How per-token losses become one number is a separate choice, the aggregation (`AGGREGATIONS`). It is
-written as per-token *weights* computed once over the whole mini-batch, so that
+Metric names say how the trainer combines them over micro-batches: names ending in `max` by max,
+in `min` by min, in `tokens` by sum (counts), everything else by a token-weighted mean.
+
+How per-token losses become one number is a separate choice, the aggregation (`aggregation_weights`).
+It is written as per-token *weights* computed once over the whole mini-batch, so that
 
     loss = sum(per_token_loss * weights)
 
@@ -20,6 +26,7 @@ accumulation) or across ranks: each part adds its own sum, nothing is averaged t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -30,13 +37,49 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
 
+@dataclass
+class LossContext:
+    generator: torch.Generator | None = None
+    """Randomness of Clip-Cov's token selection (seeded by the trainer from the recipe seed and the
+    step, so a resumed run draws the same tokens)."""
+    selected: torch.Tensor | None = None
+    """[B, T] bool: the tokens Clip-Cov/KL-Cov chose over the whole mini-batch (scope "global");
+    None makes the loss select within its own micro-batch."""
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of `x` over positions where `mask` is 1 (0 if the mask is empty)."""
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def _ratio_metrics(ratio: torch.Tensor, log_ratio: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Importance-ratio statistics and the k3 estimate of KL(π_old ‖ π_θ) ("approximating KL")."""
+    on = mask > 0
+    if not on.any():
+        return {"ratio_mean": 1.0, "ratio_max": 1.0, "ratio_min": 1.0, "approx_kl": 0.0}
+    return {
+        "ratio_mean": masked_mean(ratio, mask).item(),
+        "ratio_max": ratio[on].max().item(),
+        "ratio_min": ratio[on].min().item(),
+        "approx_kl": masked_mean(ratio - 1.0 - log_ratio, mask).item(),
+    }
+
+
+def _clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """PPO's pessimistic surrogate max(−A·r, −A·clip(r, 1 − low, 1 + high))."""
+    return torch.maximum(-advantages * ratio, -advantages * torch.clamp(ratio, 1.0 - low, 1.0 + high))
+
+
+def _clip_fracs(ratio, advantages, mask, low: float, high: float) -> dict[str, float]:
+    """Fractions of tokens whose gradient the clip removed: r < 1 − low with A < 0, r > 1 + high with A > 0."""
+    return {
+        "clip_frac_low": masked_mean(((ratio < 1.0 - low) & (advantages < 0)).float(), mask).item(),
+        "clip_frac_high": masked_mean(((ratio > 1.0 + high) & (advantages > 0)).float(), mask).item(),
+    }
+
+
 # --------------------------------------------------------------------------------------------
-# Policy losses
+# PPO-clip, DAPO, REINFORCE
 # --------------------------------------------------------------------------------------------
 
 
@@ -54,39 +97,261 @@ class PPOClipConfig(_Config):
     None disables it."""
 
 
-def ppo_clip(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    advantages: torch.Tensor,
-    mask: torch.Tensor,
-    cfg: PPOClipConfig,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """L = max(−A·r, −A·clip(r, 1 − ε_low, 1 + ε_high)),  r = exp(logp − old_logp)."""
+def ppo_clip(logp, old_logp, advantages, mask, cfg: PPOClipConfig | DAPOConfig, ctx: LossContext | None = None):
+    """L = max(−A·r, −A·clip(r, 1 − ε_low, 1 + ε_high)),  r = exp(logp − old_logp);
+    with dual clip, L = min(L, −c·A) where A < 0."""
     log_ratio = logp - old_logp
     ratio = torch.exp(log_ratio)
-    pg_loss1 = -advantages * ratio
-    pg_loss2 = -advantages * torch.clamp(ratio, 1.0 - cfg.clip_low, 1.0 + cfg.clip_high)
-    pg_loss = torch.maximum(pg_loss1, pg_loss2)
+    pg_loss = _clipped_surrogate(ratio, advantages, cfg.clip_low, cfg.clip_high)
     if cfg.dual_clip is not None:
-        pg_loss3 = -advantages * cfg.dual_clip
-        pg_loss = torch.where(advantages < 0, torch.minimum(pg_loss, pg_loss3), pg_loss)
-
+        pg_loss = torch.where(advantages < 0, torch.minimum(pg_loss, -advantages * cfg.dual_clip), pg_loss)
     with torch.no_grad():
-        clipped_low = (ratio < 1.0 - cfg.clip_low) & (advantages < 0)
-        clipped_high = (ratio > 1.0 + cfg.clip_high) & (advantages > 0)
-        metrics = {
-            "clip_frac_low": masked_mean(clipped_low.float(), mask).item(),
-            "clip_frac_high": masked_mean(clipped_high.float(), mask).item(),
-            "ratio_mean": masked_mean(ratio, mask).item(),
-            "ratio_max": (ratio * mask).max().item() if mask.any() else 1.0,
-            # k3 estimate of KL(old || new), Schulman's "approximating KL divergence".
-            "approx_kl": masked_mean(ratio - 1.0 - log_ratio, mask).item(),
-        }
+        metrics = _clip_fracs(ratio, advantages, mask, cfg.clip_low, cfg.clip_high) | _ratio_metrics(ratio, log_ratio, mask)
     return pg_loss, metrics
 
 
-LossConfig = PPOClipConfig
-LOSSES = {"ppo_clip": ppo_clip}
+class DAPOConfig(_Config):
+    """DAPO's policy loss (Yu et al. 2025, eq. 8): PPO-clip with decoupled, asymmetric bounds
+    ("clip-higher", §3.1) so that low-probability tokens can grow. DAPO also aggregates by token
+    mean (§3.3, `aggregation: token_mean`), filters groups by dynamic sampling (§3.2,
+    `dynamic_sampling`) and shapes overlong rewards (§3.4, `length`): those are separate components."""
+
+    name: Literal["dapo"] = "dapo"
+    clip_low: float = Field(0.2, gt=0.0, lt=1.0)
+    """ε_low. 0.2 in DAPO."""
+    clip_high: float = Field(0.28, gt=0.0)
+    """ε_high. 0.28 in DAPO."""
+    dual_clip: float | None = Field(None, gt=1.0)
+    """As in ppo_clip; DAPO's paper uses none (verl's DAPO scripts pass clip_ratio_c=10)."""
+
+
+class ReinforceConfig(_Config):
+    """Vanilla policy gradient (REINFORCE, Williams 1992) with an importance ratio and no clipping."""
+
+    name: Literal["reinforce"] = "reinforce"
+
+
+def reinforce(logp, old_logp, advantages, mask, cfg: ReinforceConfig, ctx: LossContext | None = None):
+    """L = −A·r, r = exp(logp − old_logp). On policy r = 1 and ∇L = −A·∇log π: REINFORCE itself;
+    off policy (several updates per batch) the unclipped ratio is the importance weight."""
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio)
+    with torch.no_grad():
+        metrics = _ratio_metrics(ratio, log_ratio, mask)
+    return -advantages * ratio, metrics
+
+
+# --------------------------------------------------------------------------------------------
+# GSPO: a sequence-level ratio
+# --------------------------------------------------------------------------------------------
+
+
+class GSPOConfig(_Config):
+    """Group Sequence Policy Optimization (Zheng et al. 2025, Qwen3): one importance ratio per
+    sequence, the geometric mean of its token ratios, clipped per sequence. Use with
+    `aggregation: seq_mean_token_mean` (the paper's objective averages over sequences)."""
+
+    name: Literal["gspo"] = "gspo"
+    clip_low: float = Field(3e-4, gt=0.0, lt=1.0)
+    """ε_low on the sequence ratio. 3e-4 in the paper (§5.1): a length-normalised ratio stays close
+    to 1, so its clip range is orders of magnitude below a token ratio's."""
+    clip_high: float = Field(4e-4, gt=0.0)
+    """ε_high on the sequence ratio. 4e-4 in the paper."""
+
+
+def gspo(logp, old_logp, advantages, mask, cfg: GSPOConfig, ctx: LossContext | None = None):
+    """GSPO-token (eq. 13): s_i = exp(Σ_t log r_i,t / |y_i|) is the sequence ratio, and each token
+    carries s_i,t = sg[s_i] · π_θ(y_i,t) / sg[π_θ(y_i,t)], whose value is s_i and whose gradient is
+    s_i · ∇log π_θ(y_i,t). L_i,t = max(−A_i,t·s_i,t, −A_i,t·clip(s_i,t, 1 − ε_low, 1 + ε_high)).
+    With one advantage per sequence this is GSPO's sequence-level objective, token by token."""
+    log_ratio = (logp - old_logp) * mask
+    lengths = mask.sum(dim=1, keepdim=True).clamp(min=1)
+    log_s = log_ratio.sum(dim=1, keepdim=True) / lengths  # [B, 1]
+    log_s_token = log_s.detach() + logp - logp.detach()
+    s = torch.exp(log_s_token.clamp(max=10.0))  # clamp as verl does: exp(10) is already far outside any clip
+    pg_loss = _clipped_surrogate(s, advantages, cfg.clip_low, cfg.clip_high)
+    with torch.no_grad():
+        s_seq = torch.exp(log_s).expand_as(mask)
+        metrics = _clip_fracs(s_seq, advantages, mask, cfg.clip_low, cfg.clip_high)
+        token_ratio = torch.exp(logp - old_logp)
+        metrics |= _ratio_metrics(token_ratio, logp - old_logp, mask)
+        on = mask.sum(dim=1) > 0
+        metrics["seq_ratio_max"] = torch.exp(log_s.squeeze(1)[on]).max().item() if on.any() else 1.0
+        metrics["seq_ratio_min"] = torch.exp(log_s.squeeze(1)[on]).min().item() if on.any() else 1.0
+    return pg_loss, metrics
+
+
+# --------------------------------------------------------------------------------------------
+# CISPO: a clipped, stop-gradient importance weight
+# --------------------------------------------------------------------------------------------
+
+
+class CISPOConfig(_Config):
+    """Clipped IS-weight Policy Optimization (MiniMax-M1, 2025, eq. 4; ScaleRL's loss, Khatri et al.
+    2025, §3.2). The importance weight is clipped and detached, so every token keeps a gradient
+    (PPO's clip drops the gradient of clipped tokens entirely)."""
+
+    name: Literal["cispo"] = "cispo"
+    cap: float = Field(5.0, gt=1.0)
+    """ε_max: the weight is min(r, ε_max), an ABSOLUTE cap on the ratio. ScaleRL uses a lower bound
+    of 0 (none) and an upper bound of 5. Conventions differ: TRL's `epsilon_high` is this absolute
+    cap (ScaleRL: 5.0); verl's and SkyRL's CISPO clip at 1 + clip_ratio_high (so 4.0 there)."""
+    floor: float | None = Field(None, ge=0.0, lt=1.0)
+    """An absolute lower bound on the weight; None (MiniMax-M1 and ScaleRL: no lower bound). verl
+    clips below at 1 − clip_ratio_low (0.8 by default), which this does not."""
+
+
+def cispo(logp, old_logp, advantages, mask, cfg: CISPOConfig, ctx: LossContext | None = None):
+    """L = −sg(clip(r, floor, ε_max)) · A · log π_θ,  r = exp(logp − old_logp)."""
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio.detach())
+    weight = torch.clamp(ratio, min=cfg.floor, max=cfg.cap)
+    pg_loss = -weight * advantages * logp
+    with torch.no_grad():
+        metrics = _ratio_metrics(ratio, log_ratio.detach(), mask)
+        metrics["clip_frac_high"] = masked_mean((ratio > cfg.cap).float(), mask).item()
+        metrics["clip_frac_low"] = masked_mean((ratio < cfg.floor).float(), mask).item() if cfg.floor else 0.0
+        metrics["is_weight_mean"] = masked_mean(weight, mask).item()
+    return pg_loss, metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Clip-Cov and KL-Cov (Cui et al. 2025, "The Entropy Mechanism of RL for Reasoning LMs", §5)
+# --------------------------------------------------------------------------------------------
+
+
+def token_covariance(logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cov(y_i) = (log π(y_i) − mean_j log π(y_j)) · (A(y_i) − mean_j A(y_j)) (eq. 11), means over
+    the masked tokens of the tensors given; zero off the mask. Its mean is Cov(log π, A), the term
+    that drives the change of entropy under policy gradient (eq. 9-10)."""
+    logp, advantages = logp.detach().double(), advantages.detach().double()
+    cov = (logp - masked_mean(logp, mask)) * (advantages - masked_mean(advantages, mask))
+    return (cov * mask).float()
+
+
+class ClipCovConfig(_Config):
+    """Clip-Cov (eq. 12): detach the gradient of a random r·N of the tokens whose covariance lies in
+    (ω_low, ω_high), N the number of tokens. The base loss is the unclipped −A·r: the paper's
+    objective has no PPO clip (the authors' scripts pass clip ratios of 1 to verl; verl's own
+    clip_cov keeps PPO's 0.2 clip unless told otherwise)."""
+
+    name: Literal["clip_cov"] = "clip_cov"
+    ratio: float = Field(2e-4, gt=0.0, le=1.0)
+    """r, the fraction of tokens detached. 2e-4 in the paper (7B and 32B)."""
+    cov_low: float = 1.0
+    """ω_low. 1 in the paper."""
+    cov_high: float = 5.0
+    """ω_high. 5 in the paper."""
+    clip_low: float | None = Field(None, gt=0.0)
+    """Optional PPO clip ε_low on top (tokens clipped by it are not candidates, as in the reference
+    code); None: no PPO clip, as in the paper."""
+    clip_high: float | None = Field(None, gt=0.0)
+    """Optional PPO clip ε_high on top; None: no PPO clip."""
+    scope: Literal["global", "micro_batch"] = "global"
+    """Where N and the means of eq. 11 are taken. global: over the whole mini-batch (the paper's
+    definition, and independent of micro_batch_size; costs one extra forward pass per optimizer
+    step). micro_batch: within each micro-batch, as the reference code and verl do."""
+
+
+class KLCovConfig(_Config):
+    """KL-Cov (eq. 13): add β·KL to the loss of the top k·N tokens by covariance. The base loss is
+    the unclipped −A·r (no PPO clip, as in the paper and its code). The KL term is |log r| =
+    |log π_θ − log π_old| per token, as in the authors' code and verl. On policy (one update per
+    batch) every ratio is 1 and the term has no gradient: KL-Cov then equals REINFORCE."""
+
+    name: Literal["kl_cov"] = "kl_cov"
+    ratio: float = Field(2e-3, gt=0.0, le=1.0)
+    """k, the FRACTION of tokens penalised. The paper uses 2e-3 for 7B and 2e-4 for 32B; its code
+    takes a percentage and divides by 100 (k_percent 0.2 and 0.02), verl's kl_cov_ratio default is
+    2e-4 (the 32B value) and SkyRL's kl_cov_frac default is 0.2 (20%, a hundred times the 7B value)."""
+    coef: float = Field(1.0, ge=0.0)
+    """β. 1 in the paper (ppo_kl_coef in its code)."""
+    scope: Literal["global", "micro_batch"] = "global"
+    """As for clip_cov."""
+
+
+def _has_ppo_clip(cfg: ClipCovConfig) -> bool:
+    return cfg.clip_low is not None or cfg.clip_high is not None
+
+
+def _ppo_bounds(cfg: ClipCovConfig) -> tuple[float, float]:
+    """(ε_low, ε_high) of Clip-Cov's optional PPO clip; a missing side does not clip (1 − 1 = 0 ≤ r)."""
+    return (cfg.clip_low if cfg.clip_low is not None else 1.0, cfg.clip_high if cfg.clip_high is not None else float("inf"))
+
+
+def cov_selection(logp, old_logp, advantages, mask, cfg: ClipCovConfig | KLCovConfig, generator=None):
+    """The tokens Clip-Cov detaches or KL-Cov penalises [B, T] bool, and covariance metrics.
+
+    Clip-Cov: candidates are the tokens with ω_low < Cov < ω_high (strict, as in the reference) that
+    an optional PPO clip has not already clipped; max(1, ⌊r·N⌋) of them are drawn uniformly at
+    random (all of them if fewer). KL-Cov: the max(1, ⌊k·N⌋) tokens of largest Cov."""
+    cov = token_covariance(logp, advantages, mask)
+    on = mask > 0
+    n_tokens = int(on.sum().item())
+    selected = torch.zeros_like(on)
+    if n_tokens > 0:
+        count = max(1, int(cfg.ratio * n_tokens))
+        if cfg.name == "clip_cov":
+            eligible = on & (cov > cfg.cov_low) & (cov < cfg.cov_high)
+            if _has_ppo_clip(cfg):  # tokens PPO's clip already removed are not candidates
+                ratio = torch.exp(logp.detach() - old_logp)
+                eligible &= _clipped_surrogate(ratio, advantages, *_ppo_bounds(cfg)) <= -advantages * ratio
+            candidates = torch.nonzero(eligible.flatten()).squeeze(1)
+            perm = torch.randperm(len(candidates), generator=generator)
+            chosen = candidates[perm[: min(count, len(candidates))]]
+        else:
+            flat = torch.where(on, cov, torch.full_like(cov, -torch.inf)).flatten()
+            chosen = torch.topk(flat, min(count, n_tokens)).indices
+        selected.view(-1)[chosen] = True
+    metrics = {
+        "cov/mean": cov.sum().item() / max(n_tokens, 1),
+        "cov/max": cov[on].max().item() if n_tokens else 0.0,
+        "cov/min": cov[on].min().item() if n_tokens else 0.0,
+        "cov/selected_cov_mean": cov[selected].mean().item() if selected.any() else 0.0,
+    }
+    return selected, metrics
+
+
+def clip_cov(logp, old_logp, advantages, mask, cfg: ClipCovConfig, ctx: LossContext | None = None):
+    """L = −A·r, with the selected tokens' loss detached (value kept, gradient removed; the reference
+    code multiplies them by 0, which has the same gradient). With clip_low/clip_high set, the base
+    loss is PPO's clipped surrogate instead."""
+    ctx = ctx or LossContext()
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio)
+    pg_loss = _clipped_surrogate(ratio, advantages, *_ppo_bounds(cfg)) if _has_ppo_clip(cfg) else -advantages * ratio
+    metrics: dict[str, float] = {}
+    selected = ctx.selected
+    if selected is None:
+        selected, metrics = cov_selection(logp, old_logp, advantages, mask, cfg, ctx.generator)
+    pg_loss = torch.where(selected, pg_loss.detach(), pg_loss)
+    with torch.no_grad():
+        metrics |= _ratio_metrics(ratio, log_ratio, mask)
+        metrics["clip_cov/detached_tokens"] = float((selected & (mask > 0)).sum().item())
+        if _has_ppo_clip(cfg):
+            metrics |= _clip_fracs(ratio, advantages, mask, *_ppo_bounds(cfg))
+    return pg_loss, metrics
+
+
+def kl_cov(logp, old_logp, advantages, mask, cfg: KLCovConfig, ctx: LossContext | None = None):
+    """L = −A·r + β·|log r|·1[token selected]."""
+    ctx = ctx or LossContext()
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio)
+    metrics: dict[str, float] = {}
+    selected = ctx.selected
+    if selected is None:
+        selected, metrics = cov_selection(logp, old_logp, advantages, mask, cfg)
+    pg_loss = -advantages * ratio + cfg.coef * log_ratio.abs() * selected
+    with torch.no_grad():
+        metrics |= _ratio_metrics(ratio, log_ratio, mask)
+        sel = selected & (mask > 0)
+        metrics["kl_cov/penalised_tokens"] = float(sel.sum().item())
+        metrics["kl_cov/abs_log_ratio"] = log_ratio[sel].abs().mean().item() if sel.any() else 0.0
+    return pg_loss, metrics
+
+
+LossConfig = PPOClipConfig | DAPOConfig | ReinforceConfig | GSPOConfig | CISPOConfig | ClipCovConfig | KLCovConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +367,8 @@ class AggregationConfig(_Config):
     """token_mean: every token of the batch counts the same (DAPO). seq_mean_token_mean: mean over
     each completion, then over completions (original GRPO). seq_mean_token_sum_norm: token sum of each
     completion divided by a constant, mean over completions (Dr. GRPO). prompt_mean: token mean within
-    each prompt's group, then mean over prompts (ScaleRL's prompt-level averaging)."""
+    each prompt's group, then mean over prompts (ScaleRL's prompt-level averaging). Completions
+    with no token in the loss (fully masked rows) count in no denominator."""
     norm_length: int | None = Field(None, gt=0)
     """The constant of seq_mean_token_sum_norm (Dr. GRPO uses the generation budget); None means the
     engine's max_new_tokens."""
@@ -117,7 +383,7 @@ def aggregation_weights(
     `norm_length` the constant used by seq_mean_token_sum_norm when cfg.norm_length is None."""
     mask = mask.float()
     lengths = mask.sum(dim=1, keepdim=True)  # [B, 1]
-    num_seqs = mask.shape[0]
+    num_seqs = (lengths > 0).sum().clamp(min=1)
     if cfg.name == "token_mean":
         return mask / mask.sum().clamp(min=1)
     if cfg.name == "seq_mean_token_mean":
@@ -128,46 +394,18 @@ def aggregation_weights(
     _, group_index = torch.unique(group_ids, return_inverse=True)
     num_groups = int(group_index.max().item()) + 1
     group_tokens = torch.zeros(num_groups, dtype=mask.dtype).index_add_(0, group_index, lengths.squeeze(1))
-    return mask / group_tokens[group_index].clamp(min=1).unsqueeze(1) / num_groups
+    num_prompts = (group_tokens > 0).sum().clamp(min=1)
+    return mask / group_tokens[group_index].clamp(min=1).unsqueeze(1) / num_prompts
 
 
-# --------------------------------------------------------------------------------------------
-# Regularisers
-# --------------------------------------------------------------------------------------------
-
-
-class KLConfig(_Config):
-    """A KL penalty towards the reference (initial) policy."""
-
-    coef: float = Field(0.0, ge=0.0)
-    """β. 0 disables the term and no reference model is loaded (DAPO and ScaleRL use none; GRPO's
-    DeepSeekMath used 0.04)."""
-    estimator: Literal["k1", "k2", "k3"] = "k3"
-    """Schulman's estimators of KL(π‖π_ref) from samples of π: k1 = log r, k2 = (log r)²/2,
-    k3 = exp(−log r) − 1 + log r with log r = logp − ref_logp. k3 (GRPO's choice) is unbiased and
-    never negative."""
-
-
-def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str) -> torch.Tensor:
-    """Per-token estimate of KL(π‖π_ref) from tokens sampled from π (http://joschu.net/blog/kl-approx.html)."""
-    log_r = logp - ref_logp
-    if estimator == "k1":
-        return log_r
-    if estimator == "k2":
-        return 0.5 * log_r.square()
-    if estimator == "k3":
-        return torch.exp(-log_r) - 1.0 + log_r
-    raise ValueError(f"unknown KL estimator {estimator!r}; allowed: 'k1', 'k2', 'k3'")
-
-
-class EntropyConfig(_Config):
-    """An entropy bonus: the loss gets −coef · H per token."""
-
-    coef: float = Field(0.0, ge=0.0)
-    """0 disables the bonus (the policy's entropy is still measured and logged)."""
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the categorical distribution at each position: H = logsumexp(z) − Σ softmax(z)·z."""
-    probs = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)
+LOSSES = {
+    "ppo_clip": ppo_clip,
+    "dapo": ppo_clip,
+    "reinforce": reinforce,
+    "gspo": gspo,
+    "cispo": cispo,
+    "clip_cov": clip_cov,
+    "kl_cov": kl_cov,
+}
+# Losses that select tokens by covariance; with scope "global" the trainer selects in a pre-pass.
+COV_LOSSES = {"clip_cov", "kl_cov"}

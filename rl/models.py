@@ -126,10 +126,32 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(path: str | Path, dtype: str = "float32") -> PreTrainedModel:
+def load_model(path: str | Path, dtype: str = "float32", fp32_lm_head: bool = False) -> PreTrainedModel:
     path = Path(path)
     _check_model_dir(path)
-    return AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    return use_fp32_lm_head(model) if fp32_lm_head else model
+
+
+def use_fp32_lm_head(model: PreTrainedModel) -> PreTrainedModel:
+    """Compute the LM head (and so the logits and log-probs) in FP32 while the rest of the model
+    runs in its own dtype (MiniMax-M1 §3.1: the bf16 head's precision made the trainer's and the
+    engine's probabilities disagree; ScaleRL §3.2 finds FP32 logits raise the asymptote).
+
+    The head's weight is kept in FP32 and a forward pre-hook casts its input up; with tied
+    embeddings (one weight for both) a forward hook casts the embedding's output back down, so the
+    transformer blocks still see their own dtype. Hooks, not a patched forward: the computation
+    stays inside the module's own call, where DDP, FSDP and ZeRO-3 expect it. Returns the model."""
+    head = model.get_output_embeddings()
+    dtype = next(p.dtype for n, p in model.named_parameters() if "norm" not in n)
+    if head.weight.dtype == torch.float32:
+        return model
+    head.float()
+    head.register_forward_pre_hook(lambda module, args: (args[0].float(), *args[1:]))
+    embed = model.get_input_embeddings()
+    if embed.weight is head.weight:
+        embed.register_forward_hook(lambda module, args, output: output.to(dtype))
+    return model
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages) -> list[int]:

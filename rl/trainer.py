@@ -1,17 +1,24 @@
 """The trainer: one loop that reads as the steps of DESIGN.md.
 
     for each iteration:
-        1. prompts      the environment's next prompts_per_iteration prompts
-        2. rollouts     group_size completions per prompt from the engine
-        3. rewards      rewards/ scores each completion (a failing reward scores 0, counted)
-        4. advantages   rl/advantages.py
-        5. filters      e.g. drop zero-variance groups
-        6. loss         rl/losses.py, aggregated by per-token weights
+        1. prompts      the environment's next prompts_per_iteration prompts (skipping the prompts
+                        No-Positive-Resampling retired)
+        2. rollouts     group_size completions per prompt from the engine (with a thinking budget,
+                        interrupted ones are continued after the interruption text; a multi-turn
+                        env plays whole episodes, its own tokens masked: rl/rollout/multiturn.py)
+        3. rewards      rewards/ scores each completion (a failing reward scores 0, counted), plus
+                        DAPO's overlong shaping; DAPO's dynamic sampling repeats 1-3 until enough
+                        groups are informative (steps 1-3: rl/sampling.py)
+        4. advantages   rl/advantages.py (GAE reads the critic's values, rl/critic.py)
+        5. filters      e.g. drop zero-variance groups, truncated completions
+        6. loss         rl/losses.py, aggregated by per-token weights; KL and entropy terms
+                        (rl/regularizers.py); the critic's value loss
         7. optimizer    mini_batches optimizer steps per epoch, epochs passes, gradient accumulation
         8. weight sync, eval, log, checkpoint
 
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
-so one CPU process is the same code as many GPU processes.
+so one CPU process is the same code as many GPU processes. Components' resumable state (NPR's pass
+rates, the adaptive entropy coefficient) lives in TrainerState.extra.
 """
 
 from __future__ import annotations
@@ -20,39 +27,36 @@ import contextlib
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import torch
-import yaml
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from analysis.live import LivePredictor
-from envs import is_multi_turn, make_env
+from envs import make_env
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
-from rl.advantages import ADVANTAGES
-from rl.batch import RolloutBatch, make_batch, sequence_logprobs
-from rl.filters import zero_variance
+from rl.advantages import ADVANTAGES, gae, token_rewards
+from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
-from rl.config import Recipe, dump_recipe
-from rl.logger import RunLogger, read_jsonl, truncate_jsonl
-from rl.losses import LOSSES, aggregation_weights, kl_estimate, masked_mean
+from rl.config import Recipe, dump_recipe, recipe_warnings
+from rl.critic import Critic, explained_variance, value_loss
+from rl.filters import zero_variance
+from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
+from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
+from rl.numerics import tis_weights
+from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 from rl.rollout.base import SamplingParams
+from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.rollout.hf import HFEngine
-from rl.rollout.multiturn import episode_prompt, multiturn_rollout
+from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
-
-
-@contextlib.contextmanager
-def timer(timings: dict[str, float], name: str):
-    start = time.perf_counter()
-    yield
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
 class Trainer:
@@ -61,6 +65,8 @@ class Trainer:
         self.run_dir = recipe.run_dir
         self.accelerator = Accelerator()
         fresh_start = self._prepare_run_dir(resume)
+        for message in recipe_warnings(recipe):
+            warnings.warn(message, stacklevel=2)
 
         self.env = make_env(recipe.env, recipe.seed)
         start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress)
@@ -68,14 +74,14 @@ class Trainer:
         # depend on whether it trained the warm start itself
         set_seed(recipe.seed)
         self.tokenizer = load_tokenizer(start_path)
-        model = load_model(start_path, recipe.model.dtype)
+        model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
         if recipe.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         model.train()
         self.ref_model = None
         if recipe.algorithm.kl.coef > 0:
-            self.ref_model = load_model(start_path, recipe.model.dtype).eval().requires_grad_(False)
-            self.ref_model.to(self.accelerator.device)
+            self.ref_model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
+            self.ref_model.eval().requires_grad_(False).to(self.accelerator.device)
 
         opt = recipe.optimizer
         optimizer = torch.optim.AdamW(
@@ -90,17 +96,19 @@ class Trainer:
         self.accelerator.register_for_checkpointing(self.scheduler)
         self.policy = self.accelerator.unwrap_model(self.model)
         self.n_params = non_embedding_params(self.policy)
+        # prepared after the policy, always in this order: checkpoints restore by position
+        self.critic = None
+        if recipe.algorithm.critic is not None:
+            self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
+                                 self.policy.config.hidden_size, self.accelerator)
 
         self.engine = HFEngine(self.policy, self.tokenizer, batch_size=recipe.engine.batch_size)
-        e = recipe.engine
-        self.sampling = SamplingParams(
-            n=recipe.algorithm.group_size, max_new_tokens=e.max_new_tokens,
-            temperature=e.temperature, top_p=e.top_p, top_k=e.top_k,
-        )
+        self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
         self.verifiable = _verifiable_reward(recipe.reward)
         self.predictor = LivePredictor(seed=recipe.seed) if recipe.eval.predict_asymptote else None
+        self._forward_tokens = 0
 
         self.state = TrainerState()
         if not fresh_start:
@@ -118,9 +126,9 @@ class Trainer:
         try:
             if self.state.iteration == 0 and r.eval.at_start:
                 self._log(self._counters() | self.evaluate(), bar)
-            while self.state.iteration < r.train.iterations:
+            while not self._done():
                 metrics = self.train_iteration()
-                done = self.state.iteration == r.train.iterations
+                done = self._done()
                 if self.state.iteration % r.eval.every == 0 or done:
                     metrics |= self.evaluate()
                     if self.predictor is not None:  # refit the curve so far: pred/asymptote
@@ -135,37 +143,36 @@ class Trainer:
             self.close()
         return self.run_dir
 
+    def _done(self) -> bool:
+        budget = self.recipe.train.flops_budget
+        return self.state.iteration >= self.recipe.train.iterations or (budget is not None and self.state.flops >= budget)
+
     def train_iteration(self) -> dict[str, float]:
-        r, timings = self.recipe, {}
+        r, algo, timings = self.recipe, self.recipe.algorithm, {}
         start = time.perf_counter()
+        self._forward_tokens = 0  # tokens through forward-only passes this iteration
 
-        # 1. Prompts
-        prompts = self.env.train_prompts(self.state.data_position, r.train.prompts_per_iteration)
-        self.state.data_position += len(prompts)
-        prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in prompts]
+        # 1-3. Prompts, rollouts, rewards (rl/sampling.py: with No-Positive-Resampling's curriculum,
+        #      a thinking budget, DAPO's overlong shaping and dynamic sampling, which repeats 1-3)
+        rollouts = self.sampler.sample(self.state, timings)
+        metrics = rollout_metrics(rollouts, self.state.step, r.reward.verifiable, algo.group_size)
+        if algo.no_positive_resampling is not None:  # the curriculum learns from everything sampled
+            metrics |= self.sampler.record_pass_rates(self.state, rollouts)
+        batch = make_batch(*rollouts.training_groups())
 
-        # 2. Rollouts (a multi-turn env plays whole episodes: rl/rollout/multiturn.py)
-        with timer(timings, "gen"):
-            groups, rollout_metrics = self._rollout(prompts, prompt_ids, self.sampling)
-
-        # 3. Rewards
-        with timer(timings, "reward"):
-            texts = [c.text for g in groups for c in g]
-            per_completion_prompts = [episode_prompt(p, c) for p, g in zip(prompts, groups) for c in g]
-            rewards = compute_rewards(texts, per_completion_prompts, r.reward)
-        batch = make_batch(groups, rewards.total)
-        metrics = self._rollout_metrics(batch, groups, rewards) | {f"train/{k}": v for k, v in rollout_metrics.items()}
-
-        # 4. Advantages
+        # 4. Advantages (forward-only passes first where an estimator needs them: the critic's values
+        #    for GAE, the sampling and reference log-probs for a KL penalty in the reward)
         with timer(timings, "adv"):
-            adv = r.algorithm.advantage
-            batch.advantages = ADVANTAGES[adv.name](batch.rewards, batch.group_ids, batch.mask, adv)
+            metrics |= self._advantages(batch)
 
         # 5. Filters
-        if r.algorithm.zero_variance_filter:
+        if algo.zero_variance_filter:
             keep, filter_metrics = zero_variance(batch.rewards, batch.group_ids)
             batch = batch.select(torch.nonzero(keep).squeeze(1))
             metrics |= {f"train/{k}": v for k, v in filter_metrics.items()}
+        if algo.length.mask_truncated:  # DAPO's overlong filtering: out of the loss, after the group statistics
+            metrics["train/masked_truncated"] = float(batch.truncated.sum().item())
+            batch = batch.select(torch.nonzero(~batch.truncated).squeeze(1))
 
         # 6-7. Loss and optimizer steps
         with timer(timings, "update"):
@@ -176,7 +183,7 @@ class Trainer:
             self.engine.update_weights(self.policy, self.state.step)
 
         # compute counters: 2N FLOPs per generated token, 6N per token through forward+backward,
-        # 2N per token through a forward-only pass (old and reference log-probs)
+        # 2N per token through a forward-only pass (old and reference log-probs, values)
         self.state.iteration += 1
         elapsed = time.perf_counter() - start
         generated = int(metrics.pop("train/response_length/sum"))
@@ -186,91 +193,114 @@ class Trainer:
         )
         self.state.device_hours += elapsed * self.accelerator.num_processes / 3600.0
         metrics |= {f"train/time/{k}": v for k, v in timings.items()} | {"train/time/iteration": elapsed}
-        self._log_samples(prompts, groups, rewards.total)
+        self._log_samples(rollouts)
         return self._counters() | metrics
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """Steps 6-7: the policy loss on the batch, mini_batches optimizer steps per epoch."""
         r, algo = self.recipe, self.recipe.algorithm
         if len(batch) == 0:  # everything was filtered out
-            return {"train/skipped_update": 1.0, "train/trained_tokens": 0, "train/forward_tokens": 0}
-        extra_forward_tokens = 0
+            return {"train/skipped_update": 1.0, "train/trained_tokens": 0, "train/forward_tokens": self._forward_tokens}
         multi_update = r.train.epochs * r.train.mini_batches > 1
         with torch.no_grad():
-            if multi_update:  # the sampling policy's log-probs before the first update
-                batch.old_logp = self._logprobs(self.model, batch)
-                extra_forward_tokens += _tokens(batch)
-            if self.ref_model is not None:
-                batch.ref_logp = self._logprobs(self.ref_model, batch)
-                extra_forward_tokens += _tokens(batch)
+            self._forward_only(batch, old=multi_update or algo.tis is not None, ref=self.ref_model is not None)
+        entropy = self.state.extra.setdefault("entropy", {"coef": algo.entropy.coef, "last": None})
+        alpha = entropy_bonus_coef(entropy["coef"], entropy["last"], algo.entropy)
 
         group_order = torch.unique(batch.group_ids)  # sorted; groups stay whole in a mini-batch
-        sums: dict[str, float] = {}
-        counts: dict[str, float] = {}
-
-        def add(name: str, value: float, weight: float) -> None:
-            sums[name] = sums.get(name, 0.0) + value * weight
-            counts[name] = counts.get(name, 0.0) + weight
-
+        stats = MetricAccumulator()
         trained_tokens, fwd_bwd_time, optim_time = 0, 0.0, 0.0
         for epoch in range(r.train.epochs):
             for mb_groups in torch.chunk(group_order, r.train.mini_batches):
                 mb = batch.select(torch.nonzero(torch.isin(batch.group_ids, mb_groups)).squeeze(1))
                 weights = aggregation_weights(mb.mask, mb.group_ids, algo.aggregation, r.engine.max_new_tokens)
+                value_weights = mb.mask / mb.mask.sum().clamp(min=1)  # the critic's loss: token mean
+                selected = self._cov_prepass(mb, stats)  # Clip-Cov/KL-Cov over the whole mini-batch
                 chunks = list(torch.split(torch.arange(len(mb)), r.train.micro_batch_size))
                 lr = self.scheduler.get_last_lr()[0]
                 for i, idx in enumerate(chunks):
                     t0 = time.perf_counter()
                     micro = mb.select(idx)
-                    w = weights[idx][:, : micro.mask.shape[1]]
-                    sync = contextlib.nullcontext() if i == len(chunks) - 1 else self.accelerator.no_sync(self.model)
-                    with sync:
-                        logp, entropy = sequence_logprobs(
-                            self.model, micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id,
-                            r.engine.temperature, with_entropy=True, entropy_grad=algo.entropy.coef > 0,
-                        )
-                        old_logp = micro.old_logp if micro.old_logp is not None else logp.detach()
-                        per_token, loss_metrics = LOSSES[algo.loss.name](
-                            logp, old_logp, micro.advantages, micro.mask, algo.loss
-                        )
-                        if self.ref_model is not None:
-                            kl = kl_estimate(logp, micro.ref_logp, algo.kl.estimator)
-                            per_token = per_token + algo.kl.coef * kl
-                            add("train/kl", masked_mean(kl.detach(), micro.mask).item(), micro.mask.sum().item())
-                        if algo.entropy.coef > 0:
-                            per_token = per_token - algo.entropy.coef * entropy
-                        # DDP/DeepSpeed average gradients over ranks; the weights already sum to 1
-                        # over the whole mini-batch, so undo that average
-                        loss = (per_token * w).sum() * self.accelerator.num_processes
+                    width = micro.mask.shape[1]
+                    ctx = LossContext(
+                        generator=torch.Generator().manual_seed(r.seed * 1_000_003 + self.state.step * 1_009 + i),
+                        selected=None if selected is None else selected[idx][:, :width],
+                    )
+                    with self._no_sync(last=i == len(chunks) - 1):
+                        w = (weights[idx][:, :width], value_weights[idx][:, :width])
+                        loss = self._micro_loss(micro, w, ctx, alpha, stats, epoch == 0)
                         self.accelerator.backward(loss)
                     fwd_bwd_time += time.perf_counter() - t0
-                    n_tok = micro.mask.sum().item()
-                    trained_tokens += _tokens(micro)
-                    add("train/loss", loss.item() / self.accelerator.num_processes, 1.0)
-                    for k, v in loss_metrics.items():
-                        add(f"train/{k}", v, n_tok)
-                    if epoch == 0:
-                        add("train/entropy", masked_mean(entropy.detach(), micro.mask).item(), n_tok)
-                        add("train/mismatch_kl", _mismatch_kl(micro.engine_logp, old_logp, micro.mask), n_tok)
+                    trained_tokens += _tokens(micro) * (2 if self.critic and not self.critic.shares_trunk else 1)
                 t0 = time.perf_counter()
                 max_norm = r.optimizer.max_grad_norm or math.inf
                 grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), max_norm)
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.critic is not None:
+                    stats.add("train/critic/grad_norm", self.critic.step())
                 self.state.step += 1
                 optim_time += time.perf_counter() - t0
-                add("train/grad_norm", float(grad_norm), 1.0)
-                add("train/lr", lr, 1.0)
+                stats.add("train/grad_norm", float(grad_norm))
+                stats.add("train/lr", lr)
 
-        out = {k: sums[k] / max(counts[k], 1e-12) for k in sums}
-        # "train/loss" is summed over micro-batches of a mini-batch; report the mean per optimizer step
-        out["train/loss"] = sums["train/loss"] / (r.train.epochs * r.train.mini_batches)
+        out = stats.result(steps=r.train.epochs * r.train.mini_batches)
+        # Cov(log π, A) over the batch's tokens, from the token means of log π, A and their product
+        out["train/cov/logp_adv"] = out.pop("_cov/logp_adv") - out.pop("_cov/logp") * out.pop("_cov/adv")
+        if algo.entropy.target is not None:  # Skywork-OR1's adaptive coefficient, for the next iteration
+            entropy["coef"] = adapt_entropy_coef(entropy["coef"], out["train/entropy"], algo.entropy)
+            entropy["last"] = out["train/entropy"]
+        out["train/entropy_coef"] = alpha
         out["train/time/forward_backward"] = fwd_bwd_time
         out["train/time/optimizer"] = optim_time
         out["train/trained_tokens"] = trained_tokens
-        out["train/forward_tokens"] = extra_forward_tokens
+        out["train/forward_tokens"] = self._forward_tokens
         return out
+
+    def _micro_loss(self, micro: RolloutBatch, w: tuple[torch.Tensor, torch.Tensor], ctx: LossContext, alpha: float,
+                    stats: MetricAccumulator, first_epoch: bool) -> torch.Tensor:
+        """Step 6 on one micro-batch: policy loss, KL and entropy terms weighted by the aggregation's
+        weights w[0], plus the value loss weighted by w[1] (gradients accumulate over the mini-batch)."""
+        r, algo = self.recipe, self.recipe.algorithm
+        mask, n_tok = micro.mask, micro.mask.sum().item()
+        out = sequence_forward(
+            self.model, micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id, r.engine.temperature,
+            with_entropy=True, entropy_grad=alpha > 0, with_hidden=self.critic is not None and self.critic.shares_trunk,
+        )
+        logp, entropy = out.logp, out.entropy
+        old_logp = micro.old_logp if micro.old_logp is not None else logp.detach()
+        per_token, loss_metrics = LOSSES[algo.loss.name](logp, old_logp, micro.advantages, mask, algo.loss, ctx)
+        if algo.tis is not None:  # truncated IS of the engine/trainer mismatch
+            is_w, tis_metrics = tis_weights(old_logp, micro.engine_logp, mask, algo.tis)
+            per_token = per_token * is_w
+            loss_metrics |= tis_metrics
+        if self.ref_model is not None and not algo.kl.in_reward:
+            kl = kl_estimate(logp, micro.ref_logp, algo.kl.estimator)
+            per_token = per_token + algo.kl.coef * kl
+            stats.add("train/kl", masked_mean(kl.detach(), mask).item(), n_tok)
+        if alpha > 0:
+            per_token = per_token - alpha * entropy
+        # DDP/DeepSpeed average gradients over ranks; the weights already sum to 1 over the whole
+        # mini-batch, so undo that average
+        loss = (per_token * w[0]).sum() * self.accelerator.num_processes
+        stats.add("train/loss", loss.item() / self.accelerator.num_processes, how="sum")
+        if self.critic is not None:
+            values = self.critic.values(micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id, out.hidden)
+            v_loss, v_metrics = value_loss(values, micro.values, micro.returns, mask, algo.critic.value_clip)
+            v_loss = (v_loss * w[1]).sum() * self.accelerator.num_processes
+            loss = loss + (algo.critic.coef if self.critic.shares_trunk else 1.0) * v_loss
+            stats.add("train/critic/value_loss", v_loss.item() / self.accelerator.num_processes, how="sum")
+            loss_metrics |= v_metrics
+        for k, v in loss_metrics.items():
+            stats.add(f"train/{k}", v, n_tok)
+        if first_epoch:
+            stats.add("train/entropy", masked_mean(entropy.detach(), mask).item(), n_tok)
+            stats.add("train/mismatch_kl", _mismatch_kl(micro.engine_logp, old_logp, mask), n_tok)
+            lp, adv = logp.detach().double(), micro.advantages.double()
+            for name, x in (("_cov/logp", lp), ("_cov/adv", adv), ("_cov/logp_adv", lp * adv)):
+                stats.add(name, masked_mean(x, mask).item(), n_tok)
+        return loss
 
     def evaluate(self) -> dict[str, float]:
         """val/accuracy: mean over held-out prompts of the mean verifiable reward of k samples."""
@@ -283,7 +313,7 @@ class Trainer:
         # whether or how often it evaluates
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(r.seed * 1_000_003 + self.state.iteration)
-            groups, _ = self._rollout(self.val_prompts, self.val_prompt_ids, params)
+            groups, _, _ = self.sampler.generate(self.val_prompts, params, self.val_prompt_ids)
         texts = [c.text for g in groups for c in g]
         prompts = [episode_prompt(p, c) for p, g in zip(self.val_prompts, groups) for c in g]
         scores = torch.tensor(compute_rewards(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
@@ -298,47 +328,73 @@ class Trainer:
     # Pieces
     # ----------------------------------------------------------------------------------------
 
-    def _rollout(self, prompts, prompt_ids, params: SamplingParams):
-        """Step 2: params.n completions per prompt, and rollout metrics. A multi-turn env (SWE)
-        answers each assistant turn with tool results until its episode ends; its completions
-        mask the env's tokens out of the loss and carry the episode's report (env_info)."""
-        if is_multi_turn(self.env):
-            return multiturn_rollout(self.engine, self.env, self.tokenizer, prompts, prompt_ids, params)
-        return self.engine.generate(prompt_ids, params), {}
+    def _advantages(self, batch: RolloutBatch) -> dict[str, float]:
+        """Step 4: fills batch.advantages (and batch.returns for GAE)."""
+        algo, metrics = self.recipe.algorithm, {}
+        kl_in_reward = self.ref_model is not None and algo.kl.in_reward
+        with torch.no_grad():
+            self._forward_only(batch, old=kl_in_reward, ref=kl_in_reward, values=self.critic is not None)
+        rewards = batch.rewards
+        if kl_in_reward:  # −β·KL of the sampling policy on every token, the outcome on the last
+            kl = kl_estimate(batch.old_logp, batch.ref_logp, algo.kl.estimator) * batch.mask
+            rewards = token_rewards(batch.rewards, batch.mask) - algo.kl.coef * kl
+            metrics["train/kl"] = masked_mean(kl, batch.mask).item()
+        if algo.advantage.name == "gae":
+            batch.advantages, batch.returns = gae(rewards, batch.values, batch.mask, algo.advantage)
+            metrics["train/critic/explained_variance"] = explained_variance(batch.values, batch.returns, batch.mask)
+        else:
+            batch.advantages = ADVANTAGES[algo.advantage.name](rewards, batch.group_ids, batch.mask, algo.advantage)
+        return metrics
 
-    def _logprobs(self, model: torch.nn.Module, batch: RolloutBatch) -> torch.Tensor:
-        out = torch.zeros_like(batch.mask)
-        for idx in torch.split(torch.arange(len(batch)), self.recipe.train.micro_batch_size):
-            micro = batch.select(idx)
-            logp, _ = sequence_logprobs(
-                model, micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id,
-                self.recipe.engine.temperature,
-            )
-            out[idx, : logp.shape[1]] = logp.float().cpu()
-        return out
+    def _forward_only(self, batch: RolloutBatch, old: bool = False, ref: bool = False, values: bool = False) -> None:
+        """Fill the batch's missing sampling-policy log-probs, reference log-probs and critic values
+        that are asked for, micro-batch by micro-batch (call under torch.no_grad)."""
+        old, ref, values = old and batch.old_logp is None, ref and batch.ref_logp is None, values and batch.values is None
+        head = values and self.critic.shares_trunk  # a value head reads the policy's own forward pass
+        if old or head:
+            logp, head_values = self._forward_pass(self.model, batch, with_values=head)
+            batch.old_logp = logp if batch.old_logp is None else batch.old_logp
+            batch.values = head_values if head else batch.values
+        if ref:
+            batch.ref_logp, _ = self._forward_pass(self.ref_model, batch)
+        if values and not head:
+            _, batch.values = self._forward_pass(None, batch, with_values=True)
 
-    def _rollout_metrics(self, batch: RolloutBatch, groups, rewards) -> dict[str, float]:
-        lengths = batch.mask.sum(dim=1)
-        correct = torch.tensor(rewards.per_function[self.verifiable.functions[0].name]).view(len(groups), -1) \
-            if self.verifiable.functions[0].name in rewards.per_function else None
-        versions = [v for g in groups for c in g for v in c.policy_versions]
-        m = {
-            "train/reward": batch.rewards.mean().item(),
-            "train/reward_std": batch.rewards.std().item() if len(batch) > 1 else 0.0,
-            "train/reward_errors": float(rewards.errors),
-            "train/response_length/mean": lengths.mean().item(),
-            "train/response_length/max": lengths.max().item(),
-            "train/response_length/min": lengths.min().item(),
-            "train/response_length/sum": lengths.sum().item(),
-            "train/truncated_frac": sum(c.finish_reason == "length" for g in groups for c in g) / len(batch),
-            "train/prompt_length": sum(len(p) for p in batch.prompt_ids) / len(batch),
-            "train/staleness": self.state.step - sum(versions) / max(len(versions), 1),
-        }
-        m |= {f"train/{k}": v for k, v in rewards.metrics.items() if k != "reward/errors"}
-        if correct is not None:
-            m["train/solve_all_frac"] = (correct.min(dim=1).values > 0.5).float().mean().item()
-            m["train/solve_none_frac"] = (correct.max(dim=1).values < 0.5).float().mean().item()
-        return m
+    def _forward_pass(self, model, batch: RolloutBatch, with_values: bool = False):
+        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each."""
+        logp, values, tokens = forward_pass(
+            model, batch, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
+            self.recipe.train.micro_batch_size, self.critic.values if with_values else None,
+            with_hidden=with_values and self.critic.shares_trunk,
+        )
+        self._forward_tokens += tokens
+        return logp, values
+
+    def _cov_prepass(self, mb: RolloutBatch, stats: MetricAccumulator) -> torch.Tensor | None:
+        """Clip-Cov/KL-Cov with scope "global": select the tokens over the whole mini-batch from the
+        current policy's log-probs (one forward-only pass); None otherwise (the loss selects per
+        micro-batch). The trainer gives every rank the whole batch for now, so the mini-batch here
+        is the global one; once batches are sharded over ranks, gather the covariances here."""
+        cfg = self.recipe.algorithm.loss
+        if cfg.name not in COV_LOSSES or cfg.scope != "global":
+            return None
+        with torch.no_grad():
+            logp, _ = self._forward_pass(self.model, mb)
+        old = mb.old_logp if mb.old_logp is not None else logp
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + self.state.step)
+        selected, metrics = cov_selection(logp, old, mb.advantages, mb.mask, cfg, generator)
+        for k, v in metrics.items():
+            stats.add(f"train/{k}", v, mb.mask.sum().item())
+        return selected
+
+    def _no_sync(self, last: bool):
+        """Skip the gradient all-reduce on all but the last micro-batch of a mini-batch."""
+        stack = contextlib.ExitStack()
+        if not last:
+            stack.enter_context(self.accelerator.no_sync(self.model))
+            if self.critic is not None and not self.critic.shares_trunk:
+                stack.enter_context(self.accelerator.no_sync(self.critic.module))
+        return stack
 
     def _counters(self) -> dict[str, float]:
         s = self.state
@@ -358,48 +414,17 @@ class Trainer:
             post["val_acc"] = next((h["val/accuracy"] for h in reversed(self.history) if "val/accuracy" in h), None)
         bar.set_postfix({k: f"{v:.3f}" for k, v in post.items() if v is not None})
 
-    def _log_samples(self, prompts, groups, totals: list[float]) -> None:
+    def _log_samples(self, rollouts: Rollouts) -> None:
         n = self.recipe.logging.samples_per_iteration
-        records, k = [], len(groups[0]) if groups else 0
-        for i, (p, g) in enumerate(list(zip(prompts, groups))[:n]):
-            records.append({
-                "iteration": self.state.iteration, "step": self.state.step, "prompt_id": p.id,
-                "prompt": p.messages[-1]["content"], "answer": p.answer,
-                "completions": [c.text for c in g], "rewards": totals[i * k : (i + 1) * k],
-                "finish_reasons": [c.finish_reason for c in g],
-            })
-            if any(c.env_info is not None for c in g):  # multi-turn: verdicts, test output, patches
-                records[-1]["env_info"] = [c.env_info for c in g]
-        self.logger.log_samples(records)
+        self.logger.log_samples(sample_records(rollouts, self.state.iteration, self.state.step, n))
 
     # ----------------------------------------------------------------------------------------
     # Run directory, checkpoints, resume
     # ----------------------------------------------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool) -> bool:
-        """Create the run directory; returns True for a fresh start."""
-        metrics = self.run_dir / "metrics.jsonl"
-        has_checkpoint = latest_checkpoint(self.run_dir / "checkpoints") is not None
-        if not resume and metrics.is_file() and metrics.stat().st_size > 0:
-            raise FileExistsError(
-                f"run directory {self.run_dir} already holds a run; pass --resume to continue it, "
-                f"or choose another name (name=...) or remove the directory"
-            )
-        fresh = not (resume and has_checkpoint)
-        if resume and not has_checkpoint:
-            print(f"[asymptote] no checkpoint in {self.run_dir / 'checkpoints'}: starting from the beginning")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if fresh:
-            for name in ("metrics.jsonl", "samples.jsonl"):
-                (self.run_dir / name).unlink(missing_ok=True)
-        recipe_file = self.run_dir / "recipe.yaml"
-        new = dump_recipe(self.recipe)
-        if not fresh and recipe_file.is_file() and recipe_file.read_text() != new:
-            old, cur = yaml.safe_load(recipe_file.read_text()), yaml.safe_load(new)
-            changed = sorted(_diff_keys(old, cur))
-            print(f"[asymptote] resuming with a changed recipe; keys that differ: {', '.join(changed)}")
-        recipe_file.write_text(new)
-        return fresh
+        """Create the run directory and write the resolved recipe; returns True for a fresh start."""
+        return prepare_run_dir(self.run_dir, dump_recipe(self.recipe), resume)
 
     def save_checkpoint(self) -> Path:
         return save_checkpoint(
@@ -453,12 +478,3 @@ def _verifiable_reward(cfg: RewardConfig) -> RewardConfig:
     listed = [f for f in cfg.functions if f.name == cfg.verifiable]
     fn = listed[0] if listed else RewardFunctionConfig(name=cfg.verifiable)
     return RewardConfig(functions=[fn.model_copy(update={"weight": 1.0})], verifiable=cfg.verifiable)
-
-
-def _diff_keys(a, b, prefix: str = "") -> set[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: set[str] = set()
-        for k in set(a) | set(b):
-            out |= _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return set() if a == b else {prefix.rstrip(".")}

@@ -15,7 +15,7 @@ def test_demo_runs_end_to_end_and_fits_its_curve(tmp_path, capsys):
         "model.warm_start.steps=150",
         "train.iterations=24",
         "train.prompts_per_iteration=16",
-        "eval.every=3",
+        "eval.every=2",
         "checkpoint.every=12",
     ]
     assert run_demo(overrides) == 0
@@ -23,11 +23,11 @@ def test_demo_runs_end_to_end_and_fits_its_curve(tmp_path, capsys):
     run_dir = tmp_path / "runs" / "tiny-grpo-math"
     lines = read_jsonl(run_dir / "metrics.jsonl")
     evals = [m for m in lines if "val/accuracy" in m]
-    assert len(evals) == 1 + 24 // 3
+    assert len(evals) == 1 + 24 // 2
     assert evals[0]["val/accuracy"] > 0.0  # the warm start gives RL something to work with
-    assert "val/accuracy" in out and "asymptote" in out.lower()
-    assert list(run_dir.glob("*.png")), "the fit writes its plots into the run directory"
-    assert (run_dir / "fit.json").is_file()
+    assert "val/accuracy" in out and "asymptote" in out.lower() and "[demo] backtest:" in out and "mean |error|" in out
+    assert list((run_dir / "analysis").glob("*.png")), "the fit writes its plots into the run directory"
+    assert (run_dir / "analysis" / "fit.json").is_file()
     # a second call finds the finished run and only fits it again
     assert run_demo(overrides) == 0
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == len(lines)

@@ -137,3 +137,67 @@ def test_component_without_name(tmp_path, base):
     assert r.algorithm.loss.name == "ppo_clip" and r.algorithm.loss.clip_high == 0.3
     (tmp_path / "noname.yaml").write_text("name: x\nmodel: {path: m}\nenv: {tasks: [{name: chain_sum}]}\n")
     assert "env: missing 'name' (which one?); allowed: 'math'" in _error(tmp_path / "noname.yaml")
+
+
+def test_component_unions_list_the_allowed_names(base):
+    msg = _error(base, ["algorithm.loss.name=kl-cov"])
+    assert "allowed: 'ppo_clip', 'dapo', 'reinforce', 'gspo', 'cispo', 'clip_cov', 'kl_cov'" in msg
+    msg = _error(base, ["algorithm.advantage.name=vtrace"])
+    assert "allowed: 'grpo', 'rloo', 'reinforce_pp', 'gae'" in msg
+    msg = _error(base, ["algorithm.loss={name: cispo, epsilon_high: 5}"])
+    assert "algorithm.loss.epsilon_high: unknown key 'epsilon_high'; allowed keys here: name, cap, floor" in msg
+    r = load_recipe(base, ["algorithm.loss={name: kl_cov}", "train.mini_batches=2", "train.prompts_per_iteration=4"])
+    assert r.algorithm.loss.ratio == 2e-3 and r.algorithm.loss.coef == 1.0 and r.algorithm.loss.scope == "global"
+
+
+def test_gae_and_critic_go_together(base):
+    assert "the 'gae' advantage needs a critic" in _error(base, ["algorithm.advantage.name=gae"])
+    assert "critic is set" in _error(base, ["algorithm.critic={model: value_head}"])
+    r = load_recipe(base, ["algorithm.advantage.name=gae", "algorithm.critic={model: value_head, lr: 1.0e-5}"])
+    assert r.algorithm.critic.model == "value_head" and r.algorithm.advantage.lam == 0.95
+
+
+def test_overlong_buffer_must_fit_the_budget(base):
+    msg = _error(base, ["engine.max_new_tokens=64", "algorithm.length.overlong_buffer=64"])
+    assert "overlong_buffer (64) must be below engine.max_new_tokens (64)" in msg
+
+
+def test_recipe_warnings_for_kl_cov_on_policy_and_gspo_token_mean(base):
+    from rl.config import recipe_warnings
+
+    on_policy = load_recipe(base, ["algorithm.loss.name=kl_cov"])
+    assert any("every importance ratio is 1" in w for w in recipe_warnings(on_policy))
+    off_policy = load_recipe(base, ["algorithm.loss.name=kl_cov", "train.epochs=2"])
+    assert not recipe_warnings(off_policy)
+    assert any("GSPO's objective is a mean over sequences" in w for w in recipe_warnings(load_recipe(base, ["algorithm.loss.name=gspo"])))
+
+
+def test_a_component_of_another_name_replaces_the_base_component(tmp_path, base):
+    (tmp_path / "ppo.yaml").write_text("base: base.yaml\nalgorithm:\n  loss: {name: ppo_clip, clip_high: 0.28}\n")
+    (tmp_path / "child.yaml").write_text("base: ppo.yaml\nalgorithm:\n  loss: {name: cispo}\n")
+    assert load_recipe(tmp_path / "child.yaml").algorithm.loss.model_dump() == {"name": "cispo", "cap": 5.0, "floor": None}
+    # the same name still merges key by key, from files and from the command line
+    r = load_recipe(tmp_path / "ppo.yaml", ["algorithm.loss.clip_low=0.1"])
+    assert (r.algorithm.loss.clip_low, r.algorithm.loss.clip_high) == (0.1, 0.28)
+    assert load_recipe(tmp_path / "ppo.yaml", ["algorithm.loss.name=gspo"]).algorithm.loss.clip_high == 4e-4
+
+
+BASELINES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl"]
+# what a tiny variant may change from its real recipe (each says so in its header)
+TINY_CHANGES = {"group_size", "length", "dynamic_sampling"}
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_tiny_variants_run_their_baselines_algorithm(name):
+    real, tiny = load_recipe(ROOT / "recipes" / f"{name}.yaml"), load_recipe(ROOT / "recipes" / "tiny" / f"{name}.yaml")
+    assert tiny.model.path == "models/tiny-math" and tiny.engine.max_new_tokens == 8
+    for key in type(real.algorithm).model_fields:
+        if key not in TINY_CHANGES:
+            if key == "critic" and real.algorithm.critic is not None:  # the tiny critic learns faster
+                assert tiny.algorithm.critic.model_copy(update={"lr": real.algorithm.critic.lr}) == real.algorithm.critic
+                continue
+            assert getattr(tiny.algorithm, key) == getattr(real.algorithm, key), key
+    assert (tiny.algorithm.dynamic_sampling is None) == (real.algorithm.dynamic_sampling is None)
+    assert (tiny.algorithm.length.overlong_buffer is None) == (real.algorithm.length.overlong_buffer is None)
+    assert (tiny.algorithm.length.thinking_budget is None) == (real.algorithm.length.thinking_budget is None)
+    assert (tiny.train.epochs * tiny.train.mini_batches > 1) == (real.train.epochs * real.train.mini_batches > 1)

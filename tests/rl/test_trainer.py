@@ -164,7 +164,7 @@ def test_one_update_lowers_the_loss_on_a_fixed_batch(tmp_path, tiny_model_dir):
     prompts = trainer.env.train_prompts(0, 4)
     from rl.models import render_prompt
 
-    groups = trainer.engine.generate([render_prompt(trainer.tokenizer, p.messages) for p in prompts], trainer.sampling)
+    groups = trainer.engine.generate([render_prompt(trainer.tokenizer, p.messages) for p in prompts], trainer.sampler.params)
     rewards = [float(i % 2) for i in range(16)]  # fixed rewards: a clear signal in every group
     batch = make_batch(groups, rewards)
     from rl.advantages import grpo, GRPOConfig
@@ -273,3 +273,123 @@ def test_live_prediction_is_logged_at_evals(tmp_path, tiny_model_dir):
     assert "pred/asymptote" not in lines[6]  # fewer than LivePredictor.min_evals (8) evals so far
     for m in predicted:
         assert m["pred/asymptote_low"] <= m["pred/asymptote"] <= m["pred/asymptote_high"]
+
+
+# --------------------------------------------------------------------------------------------
+# Recipe components in the loop. A random tiny model never answers a sum, so these runs reward
+# completions that contain a digit: about a third do, and groups differ.
+# --------------------------------------------------------------------------------------------
+
+DIGIT_REWARD = {"functions": [{"name": "format", "args": {"pattern": ".*\\d.*"}}], "verifiable": "format"}
+
+COMPONENTS = {
+    "dapo": ({"loss": {"name": "dapo"}, "dynamic_sampling": {"max_rounds": 3}, "zero_variance_filter": True,
+              "length": {"overlong_buffer": 2}}, {}, ["train/dynamic_sampling/kept_prompts", "train/overlong_penalty"]),
+    "mask_truncated": ({"length": {"mask_truncated": True}}, {}, ["train/masked_truncated"]),
+    "gspo": ({"loss": {"name": "gspo"}, "aggregation": {"name": "seq_mean_token_mean"}}, {"train__mini_batches": 2},
+             ["train/seq_ratio_max", "train/clip_frac_high"]),
+    "cispo": ({"loss": {"name": "cispo"}, "advantage": {"name": "grpo", "std": "batch"}, "aggregation": {"name": "prompt_mean"},
+               "tis": {"cap": 2.0}}, {}, ["train/is_weight_mean", "train/tis/weight_mean"]),
+    "clip_cov": ({"loss": {"name": "clip_cov", "ratio": 0.05, "cov_low": 0.0, "cov_high": 100.0}}, {"train__mini_batches": 2},
+                 ["train/clip_cov/detached_tokens", "train/cov/mean", "train/cov/max"]),
+    "kl_cov": ({"loss": {"name": "kl_cov", "ratio": 0.05, "scope": "micro_batch"}}, {"train__mini_batches": 2, "train__micro_batch_size": 4},
+               ["train/kl_cov/penalised_tokens", "train/cov/selected_cov_mean"]),
+    "reinforce_rloo": ({"loss": {"name": "reinforce"}, "advantage": {"name": "rloo"}}, {}, ["train/ratio_mean"]),
+    "reinforce_pp_kl_in_reward": ({"advantage": {"name": "reinforce_pp"}, "kl": {"coef": 0.05, "in_reward": True, "estimator": "k1"}},
+                                  {"train__epochs": 2}, ["train/kl"]),
+    "ppo_separate_critic": ({"advantage": {"name": "gae"}, "critic": {"model": "separate", "lr": 1e-3}}, {"train__mini_batches": 2},
+                            ["train/critic/value_loss", "train/critic/explained_variance", "train/critic/grad_norm"]),
+    "ppo_value_head": ({"advantage": {"name": "gae"}, "critic": {"model": "value_head", "lr": 1e-3}}, {"train__epochs": 2},
+                       ["train/critic/value_loss", "train/critic/explained_variance"]),
+    "thinking_budget": ({"length": {"thinking_budget": 2, "interruption": "?!", "answer_budget": 2}}, {}, ["train/interrupted_frac"]),
+}
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_components_train_end_to_end_and_log_their_metrics(tmp_path, tiny_model_dir, name):
+    algorithm, over, keys = COMPONENTS[name]
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=2, eval__at_start=False, reward=DIGIT_REWARD,
+                         algorithm={"group_size": 4, **algorithm}, **over)
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    assert len(lines) == 2
+    for m in lines:
+        trained = "train/skipped_update" not in m  # every completion filtered out (e.g. all truncated)
+        for key in keys + (["train/loss", "train/entropy", "train/cov/logp_adv", "train/grad_norm", "train/ratio_max"]
+                           if trained else []):
+            assert key in m and m[key] is not None, key
+    last = lines[-1]
+    if name == "mask_truncated":  # a random model rarely stops within 4 tokens: most completions leave the loss
+        assert all(m["train/masked_truncated"] == round(m["train/truncated_frac"] * 16) for m in lines)
+    if name == "clip_cov":  # ⌊0.05 · N⌋ tokens per optimizer step (every token is a candidate here)
+        assert last["train/clip_cov/detached_tokens"] >= 1
+    if name == "dapo":  # dynamic sampling keeps informative groups only: the zero-variance filter finds none
+        assert all(m["train/filtered_groups"] == 0 for m in lines)
+    if name == "thinking_budget":  # 2 tokens, the 2-token interruption, then at most 2 more
+        assert last["train/response_length/max"] <= 6 and last["train/interrupted_frac"] > 0
+
+
+def test_kl_cov_warns_when_it_can_do_nothing(tmp_path, tiny_model_dir):
+    recipe = make_recipe(tmp_path, tiny_model_dir, train__iterations=1, algorithm={"group_size": 4, "loss": {"name": "kl_cov"}})
+    with pytest.warns(UserWarning, match="every importance ratio is 1"):
+        Trainer(recipe).close()
+
+
+def test_global_cov_selection_does_not_depend_on_micro_batch_size(tmp_path, tiny_model_dir):
+    """Clip-Cov over the whole mini-batch selects the same tokens whatever the micro-batch size, so
+    the gradient is the same (per micro-batch selection, the reference code's, would differ)."""
+    grads = []
+    for mbs in (1, 16):
+        recipe = make_recipe(tmp_path / str(mbs), tiny_model_dir, train__micro_batch_size=mbs, train__iterations=1,
+                             eval__at_start=False, reward=DIGIT_REWARD,
+                             algorithm={"group_size": 4, "loss": {"name": "clip_cov", "ratio": 0.2, "cov_low": 0.0}})
+        trainer = Trainer(recipe)
+        captured = []
+        trainer.optimizer.step = lambda *a, **k: captured.append(
+            torch.cat([p.grad.flatten() for p in trainer.policy.parameters()])
+        )
+        metrics = trainer.train_iteration()
+        trainer.close()
+        assert metrics["train/clip_cov/detached_tokens"] > 0
+        grads.append(captured[0])
+    assert torch.allclose(grads[0], grads[1], atol=1e-7, rtol=1e-4)
+
+
+def test_resume_is_bit_exact_with_component_state(tmp_path, tiny_model_dir, monkeypatch):
+    """A PPO critic (its weights and optimizer), No-Positive-Resampling's pass rates, the adaptive
+    entropy coefficient, Clip-Cov's random draws and dynamic sampling all survive a crash."""
+    algorithm = {
+        "group_size": 4, "advantage": {"name": "gae"}, "critic": {"model": "separate", "lr": 1e-3},
+        "loss": {"name": "clip_cov", "ratio": 0.1, "cov_low": 0.0}, "no_positive_resampling": {"threshold": 0.75},
+        "entropy": {"coef": 0.01, "target": 10.0, "delta": 0.01}, "dynamic_sampling": {"max_rounds": 2},
+    }
+    over = dict(reward=DIGIT_REWARD, algorithm=algorithm, train__mini_batches=2, train__prompts_per_iteration=2)
+    reference = comparable(read_jsonl(train(make_recipe(tmp_path / "a", tiny_model_dir, **over)) / "metrics.jsonl"))
+    assert reference[-1]["train/npr/retired_prompts"] > 0 and reference[-1]["train/entropy_coef"] > 0.01
+
+    broken = make_recipe(tmp_path / "b", tiny_model_dir, **over)
+    original = Trainer.train_iteration
+
+    def crash_at_4(self):
+        if self.state.iteration == 3:
+            raise Crash()
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_iteration", crash_at_4)
+    with pytest.raises(Crash):
+        train(broken)
+    monkeypatch.setattr(Trainer, "train_iteration", original)
+    trainer = Trainer(broken, resume=True)
+    assert trainer.state.iteration == 2
+    assert trainer.state.extra["npr_pass_rates"] and trainer.state.extra["entropy"]["last"] is not None
+    trainer.fit()
+    assert comparable(read_jsonl(broken.run_dir / "metrics.jsonl")) == reference
+
+
+def test_flops_budget_stops_the_run_after_the_iteration_that_reaches_it(tmp_path, tiny_model_dir):
+    one = read_jsonl(train(make_recipe(tmp_path / "one", tiny_model_dir, train__iterations=1)) / "metrics.jsonl")
+    per_iteration = one[-1]["compute/flops"]
+    recipe = make_recipe(tmp_path / "budget", tiny_model_dir, train__iterations=50, train__flops_budget=1.5 * per_iteration)
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
+    assert [m["iteration"] for m in lines] == [0, 1, 2]  # 1 iteration is below the budget, 2 reach it
+    assert "val/accuracy" in lines[-1]  # the last iteration is evaluated and checkpointed like a final one
+    assert (recipe.run_dir / "checkpoints" / "latest").resolve().name == "iter_0000002"

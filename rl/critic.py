@@ -1,0 +1,142 @@
+"""PPO's learned critic: a value model (or a value head on the policy's trunk), its clipped value
+loss, explained variance, and its own optimizer.
+
+The critic predicts V(s_t), the expected return from the state before each completion token t
+(the prompt and the tokens before t); GAE (rl/advantages.py) turns values and rewards into
+advantages and the critic's return targets. Values are read at the same positions as the logits
+that predict each completion token.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import torch
+from accelerate import Accelerator
+from pydantic import BaseModel, ConfigDict, Field
+from transformers import AutoModel
+
+from rl.batch import layout
+from rl.models import DTYPES
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class CriticConfig(_Config):
+    """The critic of PPO (`advantage: {name: gae}`), with its own optimizer settings."""
+
+    model: Literal["separate", "value_head"] = "separate"
+    """separate: a transformer of its own (initialised from `path`) with a fresh linear head, as in
+    verl, OpenRLHF and TRL's PPO. value_head: a linear head on the policy's last hidden state; the
+    value loss (times `coef`) then also trains the shared trunk, through the policy's optimizer."""
+    path: str | None = None
+    """The separate critic's initial weights (a causal LM or base model directory); None: the
+    policy's starting weights (after the warm start, if any)."""
+    lr: float = Field(1e-5, gt=0.0)
+    """The critic's learning rate. verl's critic default 1e-5 (policy 1e-6): critics learn faster."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    """Clip the critic's gradient norm; None disables clipping."""
+    value_clip: float | None = Field(0.2, gt=0.0)
+    """c of the clipped value loss: V is kept within c of its value at sampling time. 0.2 in TRL's
+    PPO (cliprange_value), 0.5 in verl; None: plain squared error."""
+    coef: float = Field(0.1, gt=0.0)
+    """Weight of the value loss in the shared loss (value_head only; TRL's vf_coef 0.1). A separate
+    critic minimises its own value loss with weight 1."""
+
+
+class ValueHead(torch.nn.Module):
+    """V = w·h + b on a hidden state h; zero-initialised, so V starts at 0."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden_size, 1)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(hidden.float()).squeeze(-1)
+
+
+class ValueModel(torch.nn.Module):
+    """A transformer trunk (AutoModel: no LM head) and a ValueHead on its last hidden state."""
+
+    def __init__(self, path: str | Path, dtype: str):
+        super().__init__()
+        self.trunk = AutoModel.from_pretrained(path, dtype=DTYPES[dtype])
+        self.head = ValueHead(self.trunk.config.hidden_size)
+
+    def forward(self, input_ids, attention_mask, position_ids, num_completion_tokens: int) -> torch.Tensor:
+        T = num_completion_tokens
+        hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state
+        return self.head(hidden[:, -(T + 1) : -1])
+
+
+def value_loss(values, old_values, returns, mask, value_clip: float | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Per-token ½·max((V − R)², (V_clip − R)²), V_clip = V_old + clip(V − V_old, −c, c) (PPO2's
+    value clipping, as TRL and verl); ½·(V − R)² without clipping. Metrics over the mask."""
+    loss = (values - returns).square()
+    clipped = torch.zeros_like(mask, dtype=torch.bool)
+    if value_clip is not None:
+        v_clip = old_values + torch.clamp(values - old_values, -value_clip, value_clip)
+        loss_clip = (v_clip - returns).square()
+        clipped = loss_clip > loss
+        loss = torch.maximum(loss, loss_clip)
+    n = mask.sum().clamp(min=1)
+    metrics = {
+        "critic/value_clip_frac": ((clipped.float() * mask).sum() / n).item(),
+        "critic/value_mean": ((values.detach() * mask).sum() / n).item(),
+    }
+    return 0.5 * loss, metrics
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 − Var(R − V) / Var(R) over the masked tokens: 1 for a perfect critic, 0 for one that
+    predicts the mean, negative for worse (NaN when the returns do not vary)."""
+    on = mask > 0
+    r, v = returns[on].double(), values[on].double()
+    var_r = r.var(unbiased=False)
+    return (1.0 - (r - v).var(unbiased=False) / var_r).item() if var_r > 0 else math.nan
+
+
+class Critic:
+    """The critic's module and optimizer, prepared by accelerate (so saved and restored with the
+    policy's checkpoint). For a value head, `values` reads the policy's hidden states."""
+
+    def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator):
+        self.cfg = cfg
+        self.accelerator = accelerator
+        module = ValueHead(hidden_size) if cfg.model == "value_head" else ValueModel(cfg.path or start_path, dtype)
+        optimizer = torch.optim.AdamW(
+            module.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+        self.module, self.optimizer = accelerator.prepare(module, optimizer)
+
+    @property
+    def shares_trunk(self) -> bool:
+        return self.cfg.model == "value_head"
+
+    def values(self, prompt_ids, completion_ids, pad_id: int, hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """V(s_t) [b, T] (zeros past each completion's end); `hidden` [b, T, H] for a value head."""
+        if self.shares_trunk:
+            v = self.module(hidden)
+        else:
+            device = next(self.module.parameters()).device
+            input_ids, attention_mask, position_ids = layout(prompt_ids, completion_ids, pad_id)
+            T = max(len(c) for c in completion_ids)
+            v = self.module(input_ids.to(device), attention_mask.to(device), position_ids.to(device), T)
+        lengths = torch.tensor([len(c) for c in completion_ids], device=v.device)
+        return v * (torch.arange(v.shape[1], device=v.device) < lengths.unsqueeze(1))
+
+    def step(self) -> float:
+        """Clip the gradient norm, take an optimizer step, zero the gradients; returns the norm."""
+        norm = self.accelerator.clip_grad_norm_(self.module.parameters(), self.cfg.max_grad_norm or math.inf)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
