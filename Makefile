@@ -4,6 +4,10 @@ PY ?= python3
 .PHONY: install demo test test-fast bench
 
 install:
+	@# the SWE sandbox needs bubblewrap; installed here when missing and we are root (CI, fresh machines)
+	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && apt-get install -y -qq bubblewrap; \
+		else echo "warning: bubblewrap (bwrap) is missing and cannot be installed here: the SWE sandbox tests will fail"; fi; }
 	$(PY) -m pip install -q -e ".[test]"
 
 demo: install

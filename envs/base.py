@@ -5,6 +5,11 @@ An `Env` serves an endless, deterministic stream of training prompts addressed b
 instead of iterating makes resume exact: a checkpoint stores one integer, and resuming at an epoch
 boundary is no special case. Multi-turn environments (SWE) extend the same protocol with a
 `step` that answers the model's tool calls; single-turn environments (math) have none.
+
+A `MultiTurnEnv` runs episodes: `reset(prompt)` starts one (a sandbox with the task's repository),
+`step(episode, assistant_text)` answers one assistant turn with observation messages (tool
+results) or ends the episode, and `finish(episode, reason)` ends one the rollout stopped (token
+budget). The rollout that drives them through an engine is rl/rollout/multiturn.py.
 """
 
 from __future__ import annotations
@@ -26,6 +31,17 @@ class Prompt:
     messages: tuple[dict[str, str], ...]
     answer: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    """The environment's answer to one assistant turn."""
+
+    observations: list[dict[str, str]]
+    """Messages to append to the chat (role "tool" or "user"); empty when the episode is done."""
+    done: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    """When done: what the episode came to (for rewards and samples.jsonl), JSON values only."""
 
 
 @runtime_checkable
@@ -53,3 +69,29 @@ class Env(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MultiTurnEnv(Env, Protocol):
+    """An environment that answers the model turn by turn (tool calls in, tool results out)."""
+
+    max_episode_tokens: int
+    """Budget of an episode in tokens, prompt and all turns and observations included."""
+
+    def reset(self, prompt: Prompt) -> Any:
+        """Start an episode for `prompt`; returns the env's episode handle."""
+        ...
+
+    def step(self, episode: Any, assistant_text: str) -> StepResult:
+        """Answer one assistant turn. Never raises for anything the model wrote: malformed tool
+        calls become error observations."""
+        ...
+
+    def finish(self, episode: Any, reason: str) -> dict[str, Any]:
+        """End an episode that is not done (the rollout ran out of tokens); returns its info.
+        Releases the episode's resources; harmless on an episode that already ended."""
+        ...
+
+
+def is_multi_turn(env: Env) -> bool:
+    return isinstance(env, MultiTurnEnv)

@@ -40,6 +40,7 @@ from pydantic import (
 from envs.base import Prompt
 from rewards.format import format_reward
 from rewards.math import math_verify_reward
+from rewards.swe import swe_tests
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ class RewardFunctionConfig(_Config):
 
     name: str
     """A function of REWARDS: math_verify (1 if the final answer equals the gold answer, by
-    math_verify), format (1 if the completion matches a regex; default: ends with one \\boxed{})."""
+    math_verify), format (1 if the completion matches a regex; default: ends with one \\boxed{}),
+    swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction)."""
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
@@ -182,6 +184,10 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
     return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics)
 
 
-REWARDS: dict[str, Callable[..., float]] = {"math_verify": math_verify_reward, "format": format_reward}
+REWARDS: dict[str, Callable[..., float]] = {
+    "math_verify": math_verify_reward,
+    "format": format_reward,
+    "swe_tests": swe_tests,  # multi-turn SWE episodes: the hidden tests' verdict (rewards/swe.py)
+}
 
 __all__ = ["REWARDS", "RewardConfig", "RewardFunctionConfig", "RewardResult", "compute_rewards", "reward_args"]

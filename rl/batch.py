@@ -22,7 +22,7 @@ class RolloutBatch:
     completion_ids: list[list[int]]
     group_ids: torch.Tensor  # [B] index of the prompt each completion answers
     rewards: torch.Tensor  # [B]
-    mask: torch.Tensor  # [B, T] 1 on completion tokens the policy sampled (0 on padding and forced text)
+    mask: torch.Tensor  # [B, T] 1 on completion tokens the policy sampled (0 on padding, forced text and env tokens)
     engine_logp: torch.Tensor  # [B, T] the engine's log-probs of the sampled tokens
     truncated: torch.Tensor  # [B] bool: the completion stopped on the token budget
     advantages: torch.Tensor | None = None  # [B, T]
@@ -67,9 +67,10 @@ def make_batch(
     mask = torch.zeros(len(flat), width)
     engine_logp = torch.zeros(len(flat), width)
     for i, c in enumerate(flat):
-        mask[i, : len(c.token_ids)] = 1.0
+        # multi-turn episodes: 0 on the environment's tokens (its observations)
+        mask[i, : len(c.token_ids)] = 1.0 if c.loss_mask is None else torch.tensor(c.loss_mask, dtype=torch.float32)
         if forced_flat is not None and any(forced_flat[i]):
-            mask[i, : len(c.token_ids)] = 1.0 - torch.tensor(forced_flat[i], dtype=torch.float32)
+            mask[i, : len(c.token_ids)] *= 1.0 - torch.tensor(forced_flat[i], dtype=torch.float32)
         engine_logp[i, : len(c.token_ids)] = torch.tensor(c.logprobs, dtype=torch.float32)
     return RolloutBatch(
         prompt_ids=[c.prompt_ids for c in flat],

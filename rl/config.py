@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from envs.math import MathEnvConfig
+from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
 from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig, GRPOConfig
 from rl.critic import CriticConfig
@@ -247,7 +248,7 @@ class Recipe(_Config):
     """Seeds the model's warm start, the data order, sampling and everything else random."""
     model: ModelConfig
     engine: EngineConfig = EngineConfig()
-    env: Annotated[Union[MathEnvConfig], Field(discriminator="name")]
+    env: Annotated[Union[MathEnvConfig, SWEEnvConfig], Field(discriminator="name")]
     reward: RewardConfig = RewardConfig()
     algorithm: AlgorithmConfig = AlgorithmConfig()
     train: TrainConfig = TrainConfig()

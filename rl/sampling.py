@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from envs.base import Env, Prompt
+from envs.base import Env, Prompt, is_multi_turn
 from rewards import RewardResult, compute_rewards
 from rl.checkpoint import TrainerState
 from rl.config import Recipe
@@ -21,6 +21,7 @@ from rl.length import generate_with_thinking_budget, shape_rewards
 from rl.logger import timer
 from rl.models import render_prompt
 from rl.rollout.base import Completion, Engine, SamplingParams
+from rl.rollout.multiturn import episode_prompt, multiturn_rollout
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Rollouts:
     """Whether dynamic sampling chose `train`."""
     skipped: int = 0
     """Prompts skipped because No-Positive-Resampling retired them."""
+    episode_metrics: dict[str, float] | None = None
+    """A multi-turn env's episode statistics (turns, tool errors, budgets hit; last round)."""
 
     def training_groups(self) -> tuple[list[list[Completion]], list[float], list[list[list[bool]]]]:
         """(groups, their shaped rewards flat, their forced-token marks) of the groups to train on:
@@ -75,10 +78,10 @@ class Sampler:
         while out.rounds < (ds.max_rounds if ds else 1) and len(out.train) < n:
             prompts, skipped = self._next_prompts(state, n)  # 1. prompts
             with timer(timings, "gen"):  # 2. rollouts
-                groups, forced = self.generate([render_prompt(self.tokenizer, p.messages) for p in prompts], self.params)
-            with timer(timings, "reward"):  # 3. rewards
-                result = compute_rewards([c.text for g in groups for c in g], [p for p, g in zip(prompts, groups) for _ in g],
-                                         r.reward)
+                groups, forced, out.episode_metrics = self.generate(prompts, self.params)
+            with timer(timings, "reward"):  # 3. rewards (a multi-turn episode's report rides on its prompt)
+                result = compute_rewards([c.text for g in groups for c in g],
+                                         [episode_prompt(p, c) for p, g in zip(prompts, groups) for c in g], r.reward)
             shaped = shape_rewards(result.total, groups, algo.length, r.engine.max_new_tokens)
             keep = informative_groups(torch.tensor(shaped), algo.group_size) if ds else torch.ones(len(groups), dtype=torch.bool)
             out.train += [len(out.groups) + i for i in torch.nonzero(keep).squeeze(1).tolist()]
@@ -93,17 +96,26 @@ class Sampler:
         out.rewards = concat_rewards(results)
         return out
 
-    def generate(self, prompt_ids: list[list[int]], params: SamplingParams):
-        """The engine's completions and, per completion, which tokens were forced (a thinking
-        budget's interruption text, continued in a second engine call)."""
+    def generate(self, prompts: list[Prompt], params: SamplingParams, prompt_ids: list[list[int]] | None = None):
+        """The engine's completions; per completion, which tokens were forced (a thinking budget's
+        interruption text, continued in a second engine call); and a multi-turn env's episode
+        metrics (None for single-turn). A multi-turn env (SWE) answers each assistant turn with
+        tool results until its episode ends (rl/rollout/multiturn.py); its completions mask the
+        env's tokens out of the loss themselves (Completion.loss_mask) and carry its report."""
+        if prompt_ids is None:
+            prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in prompts]
+        if is_multi_turn(self.env):
+            groups, metrics = multiturn_rollout(self.engine, self.env, self.tokenizer, prompts, prompt_ids, params)
+            return groups, [[[False] * len(c.token_ids) for c in g] for g in groups], metrics
         length = self.recipe.algorithm.length
         if length.thinking_budget is None:
             groups = self.engine.generate(prompt_ids, params)
-            return groups, [[[False] * len(c.token_ids) for c in g] for g in groups]
+            return groups, [[[False] * len(c.token_ids) for c in g] for g in groups], None
         decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        return generate_with_thinking_budget(
+        groups, forced = generate_with_thinking_budget(
             self.engine, prompt_ids, params, length.thinking_budget, self.interruption, length.answer_budget, decode
         )
+        return groups, forced, None
 
     def record_pass_rates(self, state: TrainerState, rollouts: Rollouts) -> dict[str, float]:
         """No-Positive-Resampling: store the pass rate of every prompt sampled (state.extra, so it
@@ -168,6 +180,8 @@ def rollout_metrics(rollouts: Rollouts, step: int, verifiable: str, group_size: 
         m["train/overlong_penalty"] = (shaped - torch.tensor(rollouts.rewards.total)).mean().item()
     if any(any(f) for g in rollouts.forced for f in g):
         m["train/interrupted_frac"] = sum(any(f) for g in rollouts.forced for f in g) / len(flat)
+    if rollouts.episode_metrics:
+        m |= {f"train/{k}": v for k, v in rollouts.episode_metrics.items()}
     if rollouts.dynamic:
         m["train/dynamic_sampling/rounds"] = float(rollouts.rounds)
         m["train/dynamic_sampling/sampled_prompts"] = float(len(rollouts.groups))
@@ -186,4 +200,6 @@ def sample_records(rollouts: Rollouts, iteration: int, step: int, n: int) -> lis
             "completions": [c.text for c in g], "rewards": rollouts.shaped[i * k : (i + 1) * k],
             "finish_reasons": [c.finish_reason for c in g],
         })
+        if any(c.env_info is not None for c in g):  # multi-turn: verdicts, test output, patches
+            records[-1]["env_info"] = [c.env_info for c in g]
     return records

@@ -4,7 +4,8 @@
         1. prompts      the environment's next prompts_per_iteration prompts (skipping the prompts
                         No-Positive-Resampling retired)
         2. rollouts     group_size completions per prompt from the engine (with a thinking budget,
-                        interrupted ones are continued after the interruption text)
+                        interrupted ones are continued after the interruption text; a multi-turn
+                        env plays whole episodes, its own tokens masked: rl/rollout/multiturn.py)
         3. rewards      rewards/ scores each completion (a failing reward scores 0, counted), plus
                         DAPO's overlong shaping; DAPO's dynamic sampling repeats 1-3 until enough
                         groups are informative (steps 1-3: rl/sampling.py)
@@ -52,6 +53,7 @@ from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 from rl.rollout.base import SamplingParams
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.rollout.hf import HFEngine
+from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
@@ -311,9 +313,9 @@ class Trainer:
         # whether or how often it evaluates
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(r.seed * 1_000_003 + self.state.iteration)
-            groups, _ = self.sampler.generate(self.val_prompt_ids, params)
+            groups, _, _ = self.sampler.generate(self.val_prompts, params, self.val_prompt_ids)
         texts = [c.text for g in groups for c in g]
-        prompts = [p for p, g in zip(self.val_prompts, groups) for _ in g]
+        prompts = [episode_prompt(p, c) for p, g in zip(self.val_prompts, groups) for c in g]
         scores = torch.tensor(compute_rewards(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
         lengths = torch.tensor([len(c.token_ids) for g in groups for c in g], dtype=torch.float32)
         return {

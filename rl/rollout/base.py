@@ -10,7 +10,7 @@ the middle of a completion).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -39,6 +39,14 @@ class Completion:
     """The decoded completion without special tokens."""
     policy_versions: list[int]
     """The policy version that sampled each token."""
+    # Multi-turn episodes (rl/rollout/multiturn.py): `token_ids` interleaves the model's turns with
+    # the environment's observations; only the model's own tokens are trained on.
+    loss_mask: list[int] | None = None
+    """1 on tokens the model sampled, 0 on tokens the environment wrote (their logprobs are 0);
+    None: every token is the model's (single-turn)."""
+    env_info: dict[str, Any] | None = None
+    """What a multi-turn environment reported at the end of the episode (the hidden tests'
+    verdict, test output, turns), for rewards and samples.jsonl; None for single-turn."""
 
 
 @runtime_checkable

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from envs import ENVS, Env, MathEnv, MathEnvConfig, Prompt, make_env
+from envs import ENVS, Env, MathEnv, MathEnvConfig, Prompt, is_multi_turn, make_env
 from envs.math.config import MATH_FAMILIES
 from rewards.math import math_verify_reward
 
@@ -21,7 +21,8 @@ def ids(prompts: list[Prompt]) -> list[str]:
 def test_is_an_env_and_make_env_picks_it():
     env = make_env(chain_sum(), seed=0)
     assert isinstance(env, MathEnv) and isinstance(env, Env)
-    assert env.name == "math" and ENVS == {"math": MathEnv}
+    assert env.name == "math" and ENVS["math"] is MathEnv
+    assert not is_multi_turn(env)  # single-turn: the trainer samples it with engine.generate alone
 
 
 def test_same_position_same_prompt_across_instances():
