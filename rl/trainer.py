@@ -50,9 +50,9 @@ from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
+from rl.rollout import make_engine
 from rl.rollout.base import SamplingParams
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
-from rl.rollout.hf import HFEngine
 from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
 
@@ -102,7 +102,7 @@ class Trainer:
             self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
                                  self.policy.config.hidden_size, self.accelerator)
 
-        self.engine = HFEngine(self.policy, self.tokenizer, batch_size=recipe.engine.batch_size)
+        self.engine = make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
@@ -178,7 +178,8 @@ class Trainer:
         with timer(timings, "update"):
             metrics |= self.update(batch)
 
-        # 8. Weight sync (the hf engine samples from the training model itself: nothing to copy)
+        # 8. Weight sync (the hf engine samples from the training model itself: nothing to copy;
+        #    vllm engines load the new weights in buckets, in memory or over the wire)
         with timer(timings, "sync"):
             self.engine.update_weights(self.policy, self.state.step)
 
