@@ -5,6 +5,9 @@ One vLLM engine for the whole module (startup takes ~25 s on CPU). `hf_model` al
 weights the engine was last synced with.
 """
 
+import threading
+import time
+
 import pytest
 import torch
 
@@ -47,6 +50,19 @@ def _trainer_logprobs(model, flat, tok, temperature):
     return logp
 
 
+def train_towards(model, tok, prompts, text: str, steps: int = 5) -> None:
+    """A few real AdamW steps raising the likelihood of `text` after every prompt."""
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    target = tok(text, add_special_tokens=False).input_ids
+    model.train()
+    for _ in range(steps):
+        logp, _ = sequence_logprobs(model, prompts, [target] * len(prompts), tok.pad_token_id, 1.0)
+        (-logp.mean()).backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+
+
 def test_n_samples_per_prompt_and_finish_reasons(engine):
     prompts = _prompts(engine.tokenizer)
     groups = engine.generate(prompts, SamplingParams(n=4, max_new_tokens=6))
@@ -85,16 +101,7 @@ def test_weights_synced_in_memory_after_training_steps(engine, hf_model):
     before = [g[0].token_ids for g in engine.generate(prompts, greedy)]
     assert before == [g[0].token_ids for g in hf.generate(prompts, greedy)]
 
-    # train the HF model towards "7777...": its greedy completions change
-    opt = torch.optim.AdamW(hf_model.parameters(), lr=3e-3)
-    target = tok("7777777777", add_special_tokens=False).input_ids
-    hf_model.train()
-    for _ in range(5):
-        logp, _ = sequence_logprobs(hf_model, prompts, [target] * len(prompts), tok.pad_token_id, 1.0)
-        (-logp.mean()).backward()
-        opt.step()
-        opt.zero_grad()
-    hf_model.eval()
+    train_towards(hf_model, tok, prompts, "7777777777")  # its greedy completions change
     trained = [g[0].token_ids for g in hf.generate(prompts, greedy)]
     assert trained != before
     assert [g[0].token_ids for g in engine.generate(prompts, greedy)] == before  # not synced yet
@@ -104,9 +111,25 @@ def test_weights_synced_in_memory_after_training_steps(engine, hf_model):
     after = engine.generate(prompts, greedy)
     assert [g[0].token_ids for g in after] == trained
     assert all(g[0].policy_versions == [5] * len(g[0].token_ids) for g in after)
-    hf_logp = [g[0].logprobs for g in hf.generate(prompts, SamplingParams(n=1, max_new_tokens=16, top_k=1))]
     sampled = [c for g in engine.generate(prompts, SamplingParams(n=2, max_new_tokens=16)) for c in g]
     logp = _trainer_logprobs(hf_model, sampled, tok, 1.0)
     for i, c in enumerate(sampled):
         assert torch.allclose(logp[i, : len(c.token_ids)], torch.tensor(c.logprobs), atol=LOGPROB_ATOL)
-    assert all(len(x) == 16 or x for x in hf_logp)
+
+
+def test_an_update_lands_between_decoding_steps(engine, hf_model):
+    """Weights pushed while a generation runs land between two decoding steps (PipelineRL's
+    in-flight update): each completion's versions switch once from old to new, never back."""
+    gen, prompts, out = engine.generator, _prompts(engine.tokenizer)[:1], {}
+    old = gen.version
+    params = SamplingParams(n=8, max_new_tokens=300, temperature=2.0)  # near uniform: EOS is rare
+    t = threading.Thread(target=lambda: out.setdefault("g", engine.generate(prompts, params)))
+    t.start()
+    while t.is_alive() and not any(len(r.token_ids) >= 3 for r in list(gen._rows.values())):  # decoding has begun
+        time.sleep(0.001)
+    assert t.is_alive(), "the generation ended before the update could land in it"
+    engine.update_weights(hf_model, version=old + 1)
+    t.join()
+    versions = [c.policy_versions for c in out["g"][0]]
+    assert all(v == sorted(v) and set(v) <= {old, old + 1} for v in versions)
+    assert any(v[0] == old and v[-1] == old + 1 for v in versions)
