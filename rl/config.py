@@ -161,7 +161,7 @@ class EngineConfig(_Config):
 
 class AsyncConfig(_Config):
     """PipelineRL-style asynchronous RL: the engine keeps generating while the trainer updates
-    (rl/rollout/async_.py). Needs a vllm engine and algorithm.tis (the engine's tokens come from
+    (rl/async_sampler.py). Needs a vllm engine and algorithm.tis (the engine's tokens come from
     older weights, corrected by truncated importance sampling)."""
 
     max_off_policy_steps: int = Field(0, ge=0)
