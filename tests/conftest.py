@@ -16,3 +16,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def hf_model(tiny_model_dir):
+    """The tiny model, loaded once per test module (engine tests train it and sync engines to it)."""
+    from rl.models import load_model
+
+    return load_model(tiny_model_dir)

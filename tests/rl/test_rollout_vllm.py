@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("vllm", reason="the vllm engine needs vLLM (pip install -e '.[vllm]')")
 
 from rl.batch import sequence_logprobs  # noqa: E402
-from rl.models import load_model, load_tokenizer, render_prompt  # noqa: E402
+from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
 from rl.rollout.hf import HFEngine, _eos_ids  # noqa: E402
 from rl.rollout.vllm import VLLMEngine, weight_buckets  # noqa: E402
@@ -23,11 +23,6 @@ from tests.rl.engine_contract import check_completions  # noqa: E402
 # |engine log-prob - trainer log-prob| per token, float32 on CPU. Measured: max ~2e-6 (vLLM's CPU
 # attention and fused qkv/gate-up matmuls sum in a different order than transformers' SDPA).
 LOGPROB_ATOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def hf_model(tiny_model_dir):
-    return load_model(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")

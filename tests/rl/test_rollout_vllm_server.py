@@ -15,17 +15,12 @@ pytest.importorskip("vllm", reason="the vllm-server engine needs vLLM (pip insta
 
 from rl.batch import sequence_logprobs  # noqa: E402
 from rl.config import ServerConfig  # noqa: E402
-from rl.models import load_model, load_tokenizer, render_prompt  # noqa: E402
+from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
 from rl.rollout.hf import HFEngine, _eos_ids  # noqa: E402
 from rl.rollout.vllm_client import ServerError, VLLMServerEngine  # noqa: E402
 from tests.rl.engine_contract import check_completions  # noqa: E402
 from tests.rl.test_rollout_vllm import LOGPROB_ATOL, _trainer_logprobs, train_towards  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def hf_model(tiny_model_dir):
-    return load_model(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,17 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", ["grpo_math_vllm", "grpo_math_vllm_async", "grpo_math_vllm_server"])
-def test_the_tiny_math_recipe_learns(tmp_path, model_dir, recipe):
+# one step stale, the async run learns more slowly per iteration: it gets more of them
+@pytest.mark.parametrize("recipe,iterations", [("grpo_math_vllm", 16), ("grpo_math_vllm_async", 24),
+                                               ("grpo_math_vllm_server", 16)])
+def test_the_tiny_math_recipe_learns(tmp_path, model_dir, recipe, iterations):
     r = load_recipe(ROOT / "recipes" / "tiny" / f"{recipe}.yaml", [
         f"model.path={model_dir}",  # the warm start is cached beside the model: trained once, shared
         f"logging.runs_dir={tmp_path / 'runs'}",
         "logging.progress=false",
         "model.warm_start.steps=250",
         "engine.vllm.max_num_seqs=64",
-        "train.iterations=16",
+        f"train.iterations={iterations}",
         "train.prompts_per_iteration=16",
         "optimizer.lr=3.0e-4",
         "eval.every=4",
@@ -38,7 +40,7 @@ def test_the_tiny_math_recipe_learns(tmp_path, model_dir, recipe):
     ])
     lines = read_jsonl(train(r) / "metrics.jsonl")
     evals = [m["val/accuracy"] for m in lines if "val/accuracy" in m]
-    assert len(evals) == 5 and evals[0] > 0.0
+    assert len(evals) == 1 + iterations // 4 and evals[0] > 0.0
     # 128 held-out prompts × 4 samples: the accuracy's standard error is about 0.02
     assert (evals[-1] + evals[-2]) / 2 > evals[0] + 0.04, evals
     trained = [m for m in lines if "train/reward" in m]
