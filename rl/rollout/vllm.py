@@ -86,6 +86,9 @@ class VLLMGenerator:
             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
             max_model_len=max_model_len, max_num_seqs=max_num_seqs, seed=seed,
             enable_sleep_mode=self.sleep_enabled, enable_prefix_caching=False,
+            # a partly prefilled request with its own seed crashes vLLM 0.32 on CPU ("CPU Generator
+            # does not use offset", gpu_model_runner._bookkeeping_sync): prefill every prompt whole
+            enable_chunked_prefill=False,
         )
         self.engine = self.llm.llm_engine
         self.eos_ids = list(eos_ids)
