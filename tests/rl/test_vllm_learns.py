@@ -1,5 +1,11 @@
-"""The tiny math recipe learns with the vLLM engines (slow: one shared warm start, then ~16
-iterations per engine): colocated, colocated asynchronous (k = 1) and a server process."""
+"""The tiny math recipe learns with each vLLM engine (slow): the run and criterion of
+test_ppo_learns.py (the hf engine; here at the recipe's own lr), with rollouts from the colocated
+vllm engine, from a vllm server process, and asynchronously (k = 4 = one iteration's optimizer
+steps, with TIS). One warm start, cached beside the module's model, serves all three.
+
+Why PPO: in 16-24 iterations the tiny GRPO recipe's accuracy moves by about +0.02 even with the hf
+engine (measured), inside the evaluation's noise; tiny PPO gains more than 0.04 in 16.
+"""
 
 from pathlib import Path
 
@@ -13,6 +19,11 @@ from rl.models import build_tiny_model  # noqa: E402
 from rl.trainer import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+ENGINES = {
+    "vllm": ["engine.name=vllm"],
+    "vllm-server": ["engine.name=vllm-server"],
+    "vllm-async": ["engine.name=vllm", "async.max_off_policy_steps=4", "algorithm.tis.cap=2.0"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,29 +32,28 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-# one step stale, the async run learns more slowly per iteration: it gets more of them
-@pytest.mark.parametrize("recipe,iterations", [("grpo_math_vllm", 16), ("grpo_math_vllm_async", 24),
-                                               ("grpo_math_vllm_server", 16)])
-def test_the_tiny_math_recipe_learns(tmp_path, model_dir, recipe, iterations):
-    r = load_recipe(ROOT / "recipes" / "tiny" / f"{recipe}.yaml", [
-        f"model.path={model_dir}",  # the warm start is cached beside the model: trained once, shared
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_the_tiny_math_recipe_learns(tmp_path, model_dir, engine):
+    recipe = load_recipe(ROOT / "recipes" / "tiny" / "ppo.yaml", [
+        f"model.path={model_dir}",
         f"logging.runs_dir={tmp_path / 'runs'}",
         "logging.progress=false",
         "model.warm_start.steps=250",
-        "engine.vllm.max_num_seqs=64",
-        f"train.iterations={iterations}",
-        "train.prompts_per_iteration=16",
-        "optimizer.lr=3.0e-4",
+        "train.iterations=16",
         "eval.every=4",
         "eval.predict_asymptote=false",
         "checkpoint.every=16",
+        "engine.vllm.max_num_seqs=64",
+        "engine.vllm.max_model_len=256",
+        *ENGINES[engine],
     ])
-    lines = read_jsonl(train(r) / "metrics.jsonl")
+    lines = read_jsonl(train(recipe) / "metrics.jsonl")
     evals = [m["val/accuracy"] for m in lines if "val/accuracy" in m]
-    assert len(evals) == 1 + iterations // 4 and evals[0] > 0.0
+    assert len(evals) == 5 and evals[0] > 0.0
     # 128 held-out prompts × 4 samples: the accuracy's standard error is about 0.02
     assert (evals[-1] + evals[-2]) / 2 > evals[0] + 0.04, evals
     trained = [m for m in lines if "train/reward" in m]
-    assert all(m["train/mismatch_kl"] < 1e-3 for m in trained if "train/async/dropped_groups" not in m)
-    if "async" in recipe:
-        assert all(m["train/staleness/max"] <= 1 for m in trained)
+    if engine == "vllm-async":
+        assert all(m["train/staleness/max"] <= 4 for m in trained)
+    else:  # engine and trainer log-probs of the same weights agree (the bound is ~1e3 times the measured)
+        assert all(m["train/mismatch_kl"] < 1e-6 for m in trained)
