@@ -202,9 +202,10 @@ class SWEEnv:
             target = call.arguments.get("path") or "tests"
             result = sandbox.run([self.backend.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
                                   target], timeout=timeout, env=PYTEST_ENV)
+        output = result.output.rstrip("\n")  # one newline before the status line, not a blank line
         if result.timed_out:
-            return f"{result.output}\n[timed out after {timeout:g} s; the command was killed]".lstrip(), True
-        return f"{result.output}\n[exit code {result.returncode}]".lstrip(), True
+            return f"{output}\n[timed out after {timeout:g} s; the command was killed]".lstrip(), True
+        return f"{output}\n[exit code {result.returncode}]".lstrip(), True
 
     def _end(self, episode: Episode, reason: str) -> StepResult:
         c, task = self.cfg, episode.task
