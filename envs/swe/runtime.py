@@ -49,10 +49,7 @@ def command(task: SWETask, backend: SandboxBackend) -> list[str]:
 
 def collect_changes(backend: SandboxBackend, sandbox: Sandbox, task: SWETask) -> Changes:
     if task.needs_docker:
-        result = sandbox.run(["bash", "-c", "git add -A && git diff --cached --binary HEAD"], timeout=120)
-        if not result.ok:
-            return Changes(patch="", error=f"git diff failed: {result.output[-500:]}")
-        return Changes(patch=result.stdout)
+        return repository_changes(sandbox)
     result = toolbox(backend, sandbox, "export", {"prefixes": list(task.editable), "max_bytes": EXPORT_LIMIT},
                      timeout=60)
     if not result.ok or result.truncated:
@@ -82,20 +79,34 @@ def grade(backend: SandboxBackend, task: SWETask, changes: Changes, timeout: flo
 
 def _grade_docker(backend: SandboxBackend, task: SWETask, changes: Changes, timeout: float | None) -> Verdict:
     with backend.create(image=task.image, workdir=task.workdir) as sandbox:
-        if changes.patch.strip():
-            applied = sandbox.run(["git", "apply", "-v", "-"], stdin=changes.patch.encode(), timeout=120)
-            if not applied.ok:
-                return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
-                             error="the model patch does not apply")
-        # the test files as of base_commit (files the test patch creates are removed), as the harness does
-        reset = 'for f in "$@"; do git checkout "$0" -- "$f" 2>/dev/null || rm -f "$f"; done'
-        sandbox.run(["bash", "-c", reset, task.base_commit, *test_files(task.test_patch)], timeout=120)
-        applied = sandbox.run(["git", "apply", "-v", "-"], stdin=task.test_patch.encode(), timeout=120)
+        return grade_repository(sandbox, task, changes, timeout)
+
+
+def repository_changes(sandbox: Sandbox) -> Changes:
+    """The agent's changes to a git repository (SWE-bench tasks): everything, new files included,
+    as one binary-safe diff against HEAD."""
+    result = sandbox.run(["bash", "-c", "git add -A && git diff --cached --binary HEAD"], timeout=120)
+    if not result.ok:
+        return Changes(patch="", error=f"git diff failed: {result.output[-500:]}")
+    return Changes(patch=result.stdout)
+
+
+def grade_repository(sandbox: Sandbox, task: SWETask, changes: Changes, timeout: float | None) -> Verdict:
+    """The SWE-bench harness's evaluation in a fresh sandbox holding the task's repository at
+    base_commit: apply the model patch, restore the test files the test patch touches to
+    base_commit (removing those it creates), apply the test patch, run the tests, judge the log."""
+    if changes.patch.strip():
+        applied = sandbox.run(["git", "apply", "-v", "-"], stdin=changes.patch.encode(), timeout=120)
         if not applied.ok:
             return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
-                         error="the test patch does not apply")
-        result = sandbox.run(list(task.test_command), timeout=timeout)
-    return _judge_run(task, result)
+                         error="the model patch does not apply")
+    reset = 'for f in "$@"; do git checkout "$0" -- "$f" 2>/dev/null || rm -f "$f"; done'
+    sandbox.run(["bash", "-c", reset, task.base_commit, *test_files(task.test_patch)], timeout=120)
+    applied = sandbox.run(["git", "apply", "-v", "-"], stdin=task.test_patch.encode(), timeout=120)
+    if not applied.ok:
+        return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
+                     error="the test patch does not apply")
+    return _judge_run(task, sandbox.run(list(task.test_command), timeout=timeout))
 
 
 def _judge_run(task: SWETask, result: ExecResult) -> Verdict:
