@@ -18,7 +18,7 @@ from rl.models import load_model, load_tokenizer, render_prompt
 from rl.rollout.base import SamplingParams
 from rl.rollout.hf import HFEngine
 from rl.rollout.multiturn import ObservationTokenizer, multiturn_rollout
-from rl.sampling import Sampler, sample_records
+from rl.sampling import Sampler, rollout_metrics, sample_records
 from tests.conftest import SWE_TASKS
 
 
@@ -129,6 +129,14 @@ def test_rewards_come_from_the_hidden_tests(rollouts):
         assert v["FAIL_TO_PASS"]["failure"] and s == 0.0  # the untrained model fixes nothing
     m = rollouts.episode_metrics
     assert m["rollout/env_errors"] == 0 and m["rollout/turns"] >= 1 and m["rollout/observation_tokens"] >= 0
+
+
+def test_compute_counts_only_the_sampled_tokens_as_generated(rollouts, recipe):
+    flat = [c for g in rollouts.groups for c in g]
+    m = rollout_metrics(rollouts, 0, "swe_tests", recipe.algorithm.group_size)
+    assert m["train/response_length/sum"] == sum(len(c.token_ids) for c in flat)  # all through the engine
+    assert m["train/generated_tokens/sum"] == sum(sum(c.loss_mask) for c in flat)  # compute/tokens
+    assert m["train/generated_tokens/sum"] < m["train/response_length/sum"]
 
 
 def test_the_episode_report_reaches_samples_jsonl(rollouts, recipe, tmp_path):

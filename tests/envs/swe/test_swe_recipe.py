@@ -50,6 +50,10 @@ def test_tiny_swe_recipe_runs_end_to_end(tmp_path, tiny_model_dir, capfd):
         assert m["train/rollout/turns"] >= 1 and "train/rollout/observation_tokens" in m
         assert sum(v for k, v in m.items() if k.startswith("train/rollout/end/")) == pytest.approx(1.0)
         assert m["compute/tokens"] > 0 and "train/loss" in m
+    for a, b in zip(metrics, metrics[1:]):  # compute/tokens counts sampled tokens, not observations
+        n = recipe.train.prompts_per_iteration * recipe.algorithm.group_size
+        sampled = n * (b["train/response_length/mean"] - b["train/rollout/observation_tokens"])
+        assert b["compute/tokens"] - a["compute/tokens"] == pytest.approx(sampled)
     assert 0.0 <= metrics[0]["val/accuracy"] <= 1.0 and 0.0 <= metrics[-1]["val/accuracy"] <= 1.0
 
     samples = read_jsonl(run_dir / "samples.jsonl")
