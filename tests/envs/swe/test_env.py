@@ -107,7 +107,12 @@ def test_each_tool_does_what_it_says(env, swe_tasks):
         assert "already exists" in errors[2]
         assert "missing.py does not exist" in errors[3]
         assert not r.done and all(e.startswith("Error") for e in errors)
-        assert ep.tool_errors == 4 and ep.tool_calls == 14
+        r = env.step(ep, call("search", pattern="(") + call("view", path=path, start_line=len(lines) + 5)
+                     + call("view", path=path, start_line="2", end_line="2"))  # integers as strings are taken
+        assert "invalid regular expression" in r.observations[0]["content"]
+        assert "invalid line range" in r.observations[1]["content"]
+        assert r.observations[2]["content"] == f"{2:6d}\t{lines[1]}"
+        assert ep.tool_errors == 6 and ep.tool_calls == 17
         # submit ends the episode with the verdict; later turns get the same report
         r = env.step(ep, call("submit"))
         assert r.done and r.observations == [] and r.info["end_reason"] == "submit" and r.info["submitted"]
@@ -283,3 +288,14 @@ def test_concurrent_episodes_do_not_see_each_other(env, swe_tasks):
     finally:
         env.finish(a, "test")
         env.finish(b, "test")
+
+
+def test_closing_the_env_closes_live_episodes(tmp_path, swe_tasks, swe_cache_dir):
+    e = make_env(tmp_path, swe_cache_dir)
+    ep = e.reset(e.val_prompts()[0])
+    e.step(ep, call("run", command="sleep 0.1 && echo hi > x.txt"))
+    workspace = ep.sandbox.workspace
+    assert (workspace / "x.txt").is_file()
+    e.close()
+    assert not workspace.exists()
+    assert [p.name for p in (tmp_path / "sandboxes").iterdir() if p.name != "uids"] == []
