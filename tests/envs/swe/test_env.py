@@ -163,6 +163,10 @@ def test_gold_fix_through_replace_scores_1(env, swe_tasks):
     ep = env.reset(prompt)
     r = env.step(ep, env.gold_completion(prompt))
     assert r.done and reward(prompt, r.info) == 1.0
+    # and so does the gold patch through `git apply` in a run call (gold_completion's way without a gold edit)
+    ep = env.reset(prompt)
+    r = env.step(ep, call("run", command=f"git apply <<'ASYMPTOTE_PATCH'\n{task.patch}ASYMPTOTE_PATCH") + call("submit"))
+    assert r.done and reward(prompt, r.info) == 1.0 and r.info["model_patch"] == task.patch
 
 
 def test_submitting_without_a_fix_scores_0(env, swe_tasks):

@@ -126,3 +126,11 @@ def test_generation_is_deterministic_and_cached(swe_backend, swe_tasks, swe_cach
     row = json.loads((tmp_path / "swe_tasks").glob("*.jsonl").__next__().read_text().splitlines()[0])
     assert {"instance_id", "repo", "base_commit", "problem_statement", "patch", "test_patch", "FAIL_TO_PASS",
             "PASS_TO_PASS"} <= set(row)
+
+
+def test_every_bug_kind_yields_valid_tasks(swe_backend):
+    """One task of each kind, generated and so validated (its tests catch the bug, its gold patch scores 1)."""
+    for kind in KINDS:
+        logged = []
+        tasks = generate_tasks(swe_backend, "pocketlib", 1, 7, kinds=(kind,), log=logged.append)
+        assert len(tasks) == 1 and tasks[0].meta["kind"] == kind and tasks[0].FAIL_TO_PASS, logged
