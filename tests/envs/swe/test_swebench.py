@@ -1,5 +1,5 @@
 """The SWE-bench route: the loader of SWE-bench-format instances (as exported from the Hugging
-Face datasets, FAIL_TO_PASS a JSON-encoded string there), its errors, the config's checks, and
+Face datasets, FAIL_TO_PASS a JSON-encoded string there), its errors, and
 the harness's grading steps run for real on a small git repository in a bubblewrap sandbox (the
 docker backend runs the same steps in the instance's image; no Docker engine runs here)."""
 
@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-from envs.sandbox import SandboxConfig
-from envs.swe import SWEEnvConfig
 from envs.swe import tasks as T
 from envs.swe.runtime import collect_changes, grade_repository, repository_changes, unified_diff
 
@@ -91,14 +89,6 @@ def test_loader_file_errors(tmp_path):
     (tmp_path / "list.json").write_text(json.dumps([instance(), {"instance_id": "x"}]))
     with pytest.raises(ValueError, match=r"list.json\[1\]: SWE-bench instance x lacks repo"):
         T.load_swebench(tmp_path / "list.json")
-
-
-def test_config_routes_swebench_to_docker():
-    with pytest.raises(ValueError, match="needs swebench_path"):
-        SWEEnvConfig(source="swebench", sandbox=SandboxConfig(backend="docker"))
-    with pytest.raises(ValueError, match="set sandbox.backend: docker"):
-        SWEEnvConfig(source="swebench", swebench_path="x.jsonl")
-    SWEEnvConfig(source="swebench", swebench_path="x.jsonl", sandbox=SandboxConfig(backend="docker"))
 
 
 # ------------------------------------------------------------------------------------------------
