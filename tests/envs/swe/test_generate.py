@@ -72,7 +72,7 @@ def test_a_patch_that_does_not_apply_scores_0(swe_backend, swe_tasks):
 def _baseline(backend, lib):
     from envs.swe.generate import _run_suite
 
-    result, statuses = _run_suite(backend, lib.files, 60)
+    result, statuses, _ = _run_suite(backend, lib.files, 60)
     assert result.ok, result.output[-2000:]
     return sorted(statuses)
 
