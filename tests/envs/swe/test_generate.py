@@ -5,6 +5,8 @@ take), invalid mutations are dropped, and task sets are cached."""
 import dataclasses
 import json
 
+import pytest
+
 from envs.base import Prompt
 from envs.swe.generate import (
     apply_in_sandbox, cached_tasks, generate_tasks, load_library, ordered_candidates, validate,
@@ -128,6 +130,7 @@ def test_generation_is_deterministic_and_cached(swe_backend, swe_tasks, swe_cach
             "PASS_TO_PASS"} <= set(row)
 
 
+@pytest.mark.slow  # ~25 s on 2 busy cores
 def test_every_bug_kind_yields_valid_tasks(swe_backend):
     """One task of each kind, generated and so validated (its tests catch the bug, its gold patch scores 1)."""
     for kind in KINDS:
