@@ -170,3 +170,15 @@ def test_the_token_budget_ends_episodes(env, engine):
         assert c.finish_reason == "length" and c.env_info["end_reason"] == "max_tokens"
         assert c.env_info["verdict"] is not None  # graded on what the workspace holds
     assert metrics["rollout/end/max_tokens"] == 1.0
+
+
+def test_a_failing_engine_leaves_no_sandbox_behind(env, engine):
+    """An exception in the middle of the rollout (here the engine's, on a token id outside its
+    vocabulary) propagates, and every episode it had started is finished and its sandbox gone."""
+    prompts = env.val_prompts() * 2
+    good = render_prompt(engine.tokenizer, prompts[0].messages)
+    with pytest.raises(IndexError):
+        multiturn_rollout(engine, env, engine.tokenizer, prompts, [good, good + [10**6]],
+                          SamplingParams(n=2, max_new_tokens=8))
+    assert env._episodes == set()
+    assert [p for p in env.backend.home.iterdir()] == []  # no workspace left
