@@ -267,6 +267,21 @@ class Recipe(_Config):
             )
         return self
 
+    @model_validator(mode="after")
+    def _multi_turn_length(self) -> "Recipe":
+        """A multi-turn episode is turns of at most engine.max_new_tokens each, with the env's
+        observations between them: the single-completion length controls do not apply to it."""
+        length = self.algorithm.length
+        if self.env.name == "swe" and length.thinking_budget is not None:
+            raise ValueError("algorithm.length.thinking_budget interrupts one long completion; the swe env's episodes "
+                             "are many turns (each at most engine.max_new_tokens, the episode at most "
+                             "env.max_episode_tokens): leave it unset")
+        if self.env.name == "swe" and length.overlong_buffer is not None:
+            raise ValueError("algorithm.length.overlong_buffer measures a completion against engine.max_new_tokens; a swe "
+                             "episode (turns and observations) is bounded by env.max_episode_tokens instead: leave it "
+                             "unset (algorithm.length.mask_truncated works with episodes that run out of tokens)")
+        return self
+
     @property
     def run_dir(self) -> Path:
         return Path(self.logging.runs_dir) / self.name
