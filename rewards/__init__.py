@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from envs.base import Prompt
+from rewards.code import code_tests
 from rewards.format import format_reward
 from rewards.math import math_verify_reward
 from rewards.swe import swe_tests
@@ -60,7 +61,9 @@ class RewardFunctionConfig(_Config):
     name: str
     """A function of REWARDS: math_verify (1 if the final answer equals the gold answer, by
     math_verify), format (1 if the completion matches a regex; default: ends with one \\boxed{}),
-    swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction)."""
+    swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction),
+    code_tests (code env: 1 if the completion's code passes the task's unit tests in a sandbox;
+    {partial_credit: true} for the fraction passed, {timeout_seconds: 5} per test)."""
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
@@ -187,6 +190,7 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
 REWARDS: dict[str, Callable[..., float]] = {
     "math_verify": math_verify_reward,
     "format": format_reward,
+    "code_tests": code_tests,  # code env: the task's unit tests run in a sandbox (rewards/code.py)
     "swe_tests": swe_tests,  # multi-turn SWE episodes: the hidden tests' verdict (rewards/swe.py)
 }
 
