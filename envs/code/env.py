@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.base import Prompt
+from envs.base import EpochOrder, Prompt
 from envs.code.config import CodeEnvConfig
 from envs.math.sources import derive_seed
 
@@ -65,20 +65,14 @@ class CodeEnv:
         stem = Path(cfg.dataset).stem
         self._val = [self._prompt(tasks[i], stem, "val") for i in order[: cfg.val_size]]
         self._train = [self._prompt(tasks[i], stem, "train") for i in order[cfg.val_size :]]
+        self._order = EpochOrder(len(self._train), self.seed)
 
     @property
     def epoch_size(self) -> int:
         return len(self._train)
 
     def train_prompts(self, position: int, count: int) -> list[Prompt]:
-        if position < 0 or count < 0:
-            raise ValueError(f"position and count must be non-negative, got position={position}, count={count}")
-        out = []
-        for p in range(position, position + count):
-            epoch, i = divmod(p, self.epoch_size)
-            perm = np.random.default_rng(derive_seed(self.seed, "epoch", epoch)).permutation(self.epoch_size)
-            out.append(self._train[perm[i]])
-        return out
+        return [self._train[i] for i in self._order.indices(position, count)]
 
     def val_prompts(self) -> list[Prompt]:
         return list(self._val)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from envs.base import Prompt
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rewards.code import CODE_OUTCOMES, code_tests, extract_code
-from tests.conftest import require_bwrap
+from tests.conftest import loopback_server, require_bwrap
 
 TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 1) == 0", "assert add(2, 2) == 4"]
 PROMPT = Prompt("t/add", ({"role": "user", "content": "add"},), "", {"tests": TESTS})
@@ -59,45 +57,18 @@ def test_infinite_loop_times_out_and_scores_zero():
 
 
 def test_network_and_writes_outside_are_contained(tmp_path):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    accepted = []
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                accepted.append(conn)
-                conn.close()
-            except socket.timeout:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     target = tmp_path / "pwned"
-    evil = (
-        "import socket\n"
-        f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\nexcept OSError:\n    pass\n"
-        f"try:\n    open({str(target)!r}, 'w').write('x')\nexcept OSError:\n    pass\n"
-        "def add(a, b):\n    return a + b\n"
-    )
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):  # reachable from the host
-            pass
-        time.sleep(0.3)
-        assert len(accepted) == 1
+    with loopback_server() as (port, accepted):
+        evil = (
+            "import socket\n"
+            f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\nexcept OSError:\n    pass\n"
+            f"try:\n    open({str(target)!r}, 'w').write('x')\nexcept OSError:\n    pass\n"
+            "def add(a, b):\n    return a + b\n"
+        )
         assert code_tests(evil, PROMPT) == 1.0  # the tests still decide
         time.sleep(0.3)
-        assert len(accepted) == 1  # no connection arrived from the sandbox
-        assert not target.exists() and not os.path.exists("/pwned")
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+        assert len(accepted) == 1  # only the host's own check: nothing arrived from the sandbox
+    assert not target.exists() and not os.path.exists("/pwned")
 
 
 def test_missing_tests_is_a_counted_error():
