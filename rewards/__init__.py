@@ -9,8 +9,10 @@ A reward function has one signature:
 and validated against the signature when the recipe loads. A function raises when it cannot score
 (a gold answer it cannot read, say): compute_rewards turns that into a logged 0, never a crash.
 
-The total reward of a completion is the weighted sum of the listed functions. One of them, named by
-`reward.verifiable`, is the correctness that val/accuracy (ScaleRL's y-axis) averages.
+The total reward of a completion is the weighted sum of the listed functions, or a rule over them
+(`reward.combine`: min, max, all, any, or gate, where a generative score counts only if an execution
+reward passes; see combine_values). One of them, named by `reward.verifiable`, is the correctness
+that val/accuracy (ScaleRL's y-axis) averages.
 
 Rewards that need a model or a sandbox (LLM judges, code tests) will score whole batches at once:
 they will get a batch signature and a registry of their own beside REWARDS, and compute_rewards
@@ -24,7 +26,7 @@ import logging
 import typing
 from dataclasses import dataclass
 from math import isfinite  # `import math` would be shadowed by the submodule rewards.math
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import (
     BaseModel,
@@ -102,8 +104,54 @@ class RewardFunctionConfig(_Config):
         return out
 
 
+class CombineConfig(_Config):
+    """How the listed functions' values v_i (weights w_i) make the total reward.
+
+    - weighted: Σ w_i v_i (the default; R1-style correctness + small format bonus);
+    - min / max: the smallest / largest w_i v_i (a completion is as good as its worst / best check);
+    - all / any: 1 if every / some function passes (v_i >= threshold), else 0 (weights unused);
+    - gate: Σ w_i v_i if the `gate` function passes, else `fail_value`: a hybrid verifier in which an
+      LLM judge's score counts only for code that passes its tests (give the gate weight 0 to leave
+      it out of the sum).
+    Functions listed with weight 0 are logged but take no part in min, max, all and any."""
+
+    mode: Literal["weighted", "min", "max", "all", "any", "gate"] = "weighted"
+    threshold: float = 1.0
+    """all, any, gate: a function passes when its value is at least this (1.0: fully passes)."""
+    gate: str | None = None
+    """gate: the listed function that must pass (e.g. code_tests)."""
+    fail_value: float = 0.0
+    """gate: the total of a completion whose gate fails."""
+
+    @model_validator(mode="after")
+    def _gate_named(self) -> "CombineConfig":
+        if self.mode == "gate" and self.gate is None:
+            raise ValueError("combine mode 'gate' needs `gate`: the listed function that must pass (e.g. code_tests)")
+        if self.mode != "gate" and self.gate is not None:
+            raise ValueError(f"combine.gate is used by mode 'gate' only; mode is '{self.mode}'")
+        return self
+
+
+def combine_values(values: dict[str, list[float]], weights: dict[str, float], cfg: CombineConfig) -> list[float]:
+    """The total reward per completion from each listed function's values (see CombineConfig)."""
+    names = list(weights)
+    n = len(values[names[0]]) if names else 0
+    weighted = [sum(weights[k] * values[k][i] for k in names) for i in range(n)]
+    if cfg.mode == "weighted":
+        return weighted
+    if cfg.mode == "gate":
+        assert cfg.gate is not None
+        return [w if values[cfg.gate][i] >= cfg.threshold else cfg.fail_value for i, w in enumerate(weighted)]
+    active = [k for k in names if weights[k] != 0] or names
+    if cfg.mode in ("min", "max"):
+        pick = min if cfg.mode == "min" else max
+        return [pick(weights[k] * values[k][i] for k in active) for i in range(n)]
+    test = all if cfg.mode == "all" else any
+    return [float(test(values[k][i] >= cfg.threshold for k in active)) for i in range(n)]
+
+
 class RewardConfig(_Config):
-    """How completions are scored: a weighted sum of reward functions."""
+    """How completions are scored: reward functions, and how their values combine."""
 
     functions: list[RewardFunctionConfig] = Field(
         default_factory=lambda: [RewardFunctionConfig(name="math_verify")], min_length=1
@@ -114,6 +162,8 @@ class RewardConfig(_Config):
     """The registered function whose value is a completion's correctness, averaged into
     val/accuracy. If it is not among `functions` it is still computed (with its default arguments,
     weight 0) so that per_function always holds it."""
+    combine: CombineConfig = CombineConfig()
+    """How the functions' values make the total: weighted sum (default), min, max, all, any, gate."""
 
     @model_validator(mode="after")
     def _check(self) -> "RewardConfig":
@@ -123,6 +173,8 @@ class RewardConfig(_Config):
             raise ValueError(f"reward functions listed more than once: {', '.join(repeated)}; list each once")
         if self.verifiable not in REWARDS:
             raise ValueError(f"unknown verifiable reward '{self.verifiable}'; allowed: {', '.join(REWARDS)}")
+        if self.combine.gate is not None and self.combine.gate not in names:
+            raise ValueError(f"combine.gate '{self.combine.gate}' is not a listed reward function; listed: {', '.join(names)}")
         return self
 
     def terms(self) -> list[RewardFunctionConfig]:
@@ -137,7 +189,8 @@ class RewardResult:
     """The scores of a batch of completions."""
 
     total: list[float]
-    """Weighted sum of the functions, one per completion (what the advantage estimator sees)."""
+    """The functions combined (cfg.combine; default their weighted sum), one per completion: what the
+    advantage estimator sees."""
     per_function: dict[str, list[float]]
     """Each computed function's value per completion (0.0 where it raised); holds cfg.verifiable."""
     errors: int
@@ -154,7 +207,6 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
     if len(completions) != len(prompts):
         raise ValueError(f"{len(completions)} completions but {len(prompts)} prompts; they pair one to one")
     n = len(completions)
-    total = [0.0] * n
     per_function: dict[str, list[float]] = {}
     errors = 0
     for term in cfg.terms():
@@ -180,7 +232,9 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
             )
         errors += len(failed)
         per_function[term.name] = values
-        total = [t + term.weight * v for t, v in zip(total, values)]
+
+    total = combine_values({f.name: per_function[f.name] for f in cfg.functions},
+                           {f.name: f.weight for f in cfg.functions}, cfg.combine) if n else []
 
     metrics = {f"reward/{name}": (sum(v) / n if n else 0.0) for name, v in per_function.items()}
     metrics["reward/errors"] = float(errors)
@@ -194,4 +248,4 @@ REWARDS: dict[str, Callable[..., float]] = {
     "swe_tests": swe_tests,  # multi-turn SWE episodes: the hidden tests' verdict (rewards/swe.py)
 }
 
-__all__ = ["REWARDS", "RewardConfig", "RewardFunctionConfig", "RewardResult", "compute_rewards", "reward_args"]
+__all__ = ["REWARDS", "CombineConfig", "RewardConfig", "RewardFunctionConfig", "RewardResult", "combine_values", "compute_rewards", "reward_args"]
