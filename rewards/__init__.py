@@ -42,6 +42,7 @@ from pydantic import (
 from envs.base import Prompt
 from rewards.code import code_tests
 from rewards.format import format_reward
+from rewards.judge import llm_judge
 from rewards.math import math_verify_reward
 from rewards.swe import swe_tests
 
@@ -65,7 +66,8 @@ class RewardFunctionConfig(_Config):
     math_verify), format (1 if the completion matches a regex; default: ends with one \\boxed{}),
     swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction),
     code_tests (code env: 1 if the completion's code passes the task's unit tests in a sandbox;
-    {partial_credit: true} for the fraction passed, {timeout_seconds: 5} per test)."""
+    {partial_credit: true} for the fraction passed, {timeout_seconds: 5} per test), llm_judge (an
+    LLM judge: {url: http://host:8000/v1, model: NAME, template: verdict|score|pairwise, samples: k})."""
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
@@ -245,6 +247,7 @@ REWARDS: dict[str, Callable[..., float]] = {
     "math_verify": math_verify_reward,
     "format": format_reward,
     "code_tests": code_tests,  # code env: the task's unit tests run in a sandbox (rewards/code.py)
+    "llm_judge": llm_judge,  # generative: an LLM judge over HTTP (OpenAI-compatible) or in-process (rewards/judge.py)
     "swe_tests": swe_tests,  # multi-turn SWE episodes: the hidden tests' verdict (rewards/swe.py)
 }
 
