@@ -198,7 +198,9 @@ class RewardResult:
     errors: int
     """Function calls that raised or returned a non-finite value."""
     metrics: dict[str, float]
-    """reward/<function>: the function's mean over the batch; reward/errors: `errors`."""
+    """reward/<function>: the function's mean over the batch; reward/errors: `errors`; for functions
+    that count outcomes (a `stats` Counter: code_tests, llm_judge), reward/<function>/<outcome>: how
+    many of the batch's calls ended so (timeout, syntax_error, unparseable, ...)."""
 
 
 def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardConfig) -> RewardResult:
@@ -211,8 +213,11 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
     n = len(completions)
     per_function: dict[str, list[float]] = {}
     errors = 0
+    outcomes: dict[str, float] = {}
     for term in cfg.terms():
         fn = REWARDS[term.name]
+        stats = getattr(fn, "stats", None)  # a Counter of outcomes the function keeps (code_tests, llm_judge)
+        stats_before = dict(stats) if stats is not None else {}
         values = []
         failed: list[tuple[str, str]] = []
         for completion, prompt in zip(completions, prompts):
@@ -234,12 +239,15 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
             )
         errors += len(failed)
         per_function[term.name] = values
+        for key, count in (stats or {}).items():
+            outcomes[f"reward/{term.name}/{key}"] = float(count - stats_before.get(key, 0))
 
     total = combine_values({f.name: per_function[f.name] for f in cfg.functions},
                            {f.name: f.weight for f in cfg.functions}, cfg.combine) if n else []
 
     metrics = {f"reward/{name}": (sum(v) / n if n else 0.0) for name, v in per_function.items()}
     metrics["reward/errors"] = float(errors)
+    metrics.update(outcomes)
     return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics)
 
 

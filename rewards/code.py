@@ -95,3 +95,6 @@ def code_tests(completion: str, prompt: Prompt, *, partial_credit: bool = False,
     if partial_credit:
         return passed / len(tests)
     return float(passed == len(tests))
+
+
+code_tests.stats = CODE_OUTCOMES  # type: ignore[attr-defined]  (compute_rewards logs the batch's counts)

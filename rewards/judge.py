@@ -311,3 +311,6 @@ def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf"]
         raise JudgeError(f"none of the judge's {len(texts)} outputs parses as a {template} answer; first: "
                          f"{(texts[0] if texts else '')[:200]!r}")
     return aggregate_scores(scores, aggregate)
+
+
+llm_judge.stats = JUDGE_STATS  # type: ignore[attr-defined]  (compute_rewards logs the batch's counts)

@@ -77,6 +77,9 @@ def test_missing_tests_is_a_counted_error():
     result = compute_rewards(["def add(a, b): return a + b"] * 2, [PROMPT, plain], cfg)
     assert result.per_function["code_tests"] == [1.0, 0.0]
     assert result.errors == 1
+    result = compute_rewards(["def add(a, b): return a + b", "def add(a b)", "x = 1"], [PROMPT] * 3, cfg)
+    assert result.metrics["reward/code_tests/passed"] == 1.0 and result.metrics["reward/code_tests/syntax_error"] == 1.0
+    assert result.metrics["reward/code_tests/failed"] == 1.0 and result.metrics["reward/code_tests/timeout"] == 0.0
 
 
 def test_unknown_argument_fails_at_load():

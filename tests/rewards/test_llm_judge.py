@@ -107,6 +107,8 @@ def test_all_unparseable_is_a_counted_zero(server):
         llm_judge("x", PROMPT, url=server.url, model="m5")
     result = compute_rewards(["x"], [PROMPT], cfg)
     assert result.total == [0.0] and result.errors == 1
+    assert result.metrics["reward/llm_judge/unparseable"] == 1.0  # the request was cached: no new request
+    assert result.metrics["reward/llm_judge/cache_hits"] == 1.0
 
 
 def test_retries_server_errors_then_succeeds(server):
