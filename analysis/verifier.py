@@ -265,16 +265,31 @@ def read_scored(path: str | Path, verifier_key: str = "verifier", reference_key:
     return out
 
 
-def score_run_samples(path: str | Path, reference_reward: str, threshold: float = 0.5) -> list[Sample]:
-    """Samples from a run's samples.jsonl: the logged rewards are the verifier's verdicts and the
-    registered reward `reference_reward` (e.g. math_verify) recomputed on each completion against
-    the logged gold answer is the reference."""
+def score_run_samples(path: str | Path, reference_reward: str, threshold: float = 0.5, *,
+                      reference_args: dict[str, Any] | None = None, verifier_reward: str | None = None,
+                      verifier_args: dict[str, Any] | None = None) -> list[Sample]:
+    """Samples from a run's samples.jsonl. The reference is the registered reward
+    `reference_reward` (e.g. math_verify) recomputed on each completion against the logged gold
+    answer; the verifier is the logged reward, or the registered reward `verifier_reward` (e.g.
+    llm_judge with its args) recomputed the same way. A reward that raises counts as a rejection."""
     from envs.base import Prompt
-    from rewards import REWARDS
+    from rewards import REWARDS, RewardFunctionConfig
 
-    if reference_reward not in REWARDS:
-        raise ValueError(f"unknown reference reward '{reference_reward}'; allowed: {', '.join(REWARDS)}")
-    fn = REWARDS[reference_reward]
+    def scorer(name: str, args: dict[str, Any] | None):
+        if name not in REWARDS:
+            raise ValueError(f"unknown reward '{name}'; allowed: {', '.join(REWARDS)}")
+        cfg = RewardFunctionConfig(name=name, args=args or {})  # validates the arguments
+
+        def score(text: str, prompt: Prompt) -> bool:
+            try:
+                return float(REWARDS[name](text, prompt, **cfg.args)) >= threshold
+            except Exception:  # noqa: BLE001  (a reward that cannot score rejects)
+                return False
+
+        return score
+
+    reference = scorer(reference_reward, reference_args)
+    verifier = scorer(verifier_reward, verifier_args) if verifier_reward else None
     out: list[Sample] = []
     path = Path(path)
     with open(path) as f:
@@ -282,17 +297,14 @@ def score_run_samples(path: str | Path, reference_reward: str, threshold: float 
             if not line.strip():
                 continue
             rec = json.loads(line)
-            where = f"{path}:{lineno}"
             if "completions" not in rec or "rewards" not in rec:
-                raise ValueError(f"{where}: not a samples.jsonl record (needs completions and rewards)")
-            prompt = Prompt(id=str(rec.get("prompt_id", lineno)), messages=({"role": "user", "content": rec.get("prompt", "")},),
+                raise ValueError(f"{path}:{lineno}: not a samples.jsonl record (needs completions and rewards)")
+            prompt = Prompt(id=str(rec.get("prompt_id", lineno)),
+                            messages=({"role": "user", "content": rec.get("prompt", "")},),
                             answer=str(rec.get("answer", "")))
             for text, reward in zip(rec["completions"], rec["rewards"]):
-                try:
-                    ref = float(fn(text, prompt)) >= threshold
-                except Exception:  # noqa: BLE001  (a reference that cannot score is a wrong sample)
-                    ref = False
-                out.append(Sample(prompt.id, float(reward) >= threshold, ref))
+                accepted = verifier(text, prompt) if verifier else float(reward) >= threshold
+                out.append(Sample(prompt.id, accepted, reference(text, prompt)))
     return out
 
 

@@ -51,11 +51,15 @@ def _verifier_report(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.reference_reward:
-            samples = score_run_samples(args.file, args.reference_reward, args.threshold)
+            samples = score_run_samples(args.file, args.reference_reward, args.threshold,
+                                        reference_args=json.loads(args.reference_args),
+                                        verifier_reward=args.verifier_reward, verifier_args=json.loads(args.verifier_args))
+        elif args.verifier_reward:
+            raise ValueError("--verifier-reward scores a run's samples.jsonl against --reference-reward; give both")
         else:
             samples = read_scored(args.file, args.verifier_field, args.reference_field, args.prompt_field, args.threshold)
         report = verifier_report(samples, ns=ns, draws=args.draws, seed=args.seed)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # json and pydantic errors are ValueErrors
         print(f"asymptote: {e}", file=sys.stderr)
         return 2
     print(format_report(report))
@@ -96,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="scored samples (JSONL) or a run's samples.jsonl with --reference-reward")
     p.add_argument("--reference-reward", metavar="NAME",
                    help="samples.jsonl mode: the logged rewards are the verifier, this registered reward the reference")
+    p.add_argument("--reference-args", default="{}", metavar="JSON", help="arguments of the reference reward")
+    p.add_argument("--verifier-reward", metavar="NAME",
+                   help="samples.jsonl mode: recompute the verifier with this registered reward (e.g. llm_judge) "
+                   "instead of reading the logged rewards")
+    p.add_argument("--verifier-args", default="{}", metavar="JSON",
+                   help='arguments of the verifier reward, e.g. \'{"url": "http://127.0.0.1:8000/v1", "model": "judge"}\'')
     p.add_argument("--verifier-field", default="verifier")
     p.add_argument("--reference-field", default="reference")
     p.add_argument("--prompt-field", default="prompt_id")

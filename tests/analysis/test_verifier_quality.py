@@ -110,5 +110,18 @@ def test_run_samples_with_reference_reward(tmp_path):
     path.write_text(json.dumps(rec) + "\n")
     samples = score_run_samples(path, "math_verify")
     assert samples == [Sample("p0", True, True), Sample("p0", True, False), Sample("p0", False, True)]
-    with pytest.raises(ValueError, match="unknown reference reward 'nope'; allowed: math_verify"):
+    with pytest.raises(ValueError, match="unknown reward 'nope'; allowed: math_verify"):
         score_run_samples(path, "nope")
+    # the verifier recomputed: a format check (ends with one \\boxed{}) accepts all three
+    assert [s.verifier for s in score_run_samples(path, "math_verify", verifier_reward="format")] == [True] * 3
+    with pytest.raises(ValueError, match="reward 'format' has no argument 'regex'"):
+        score_run_samples(path, "math_verify", verifier_reward="format", verifier_args={"regex": "x"})
+
+
+def test_cli_verifier_reward_needs_a_reference(tmp_path, capsys):
+    path = tmp_path / "samples.jsonl"
+    path.write_text("")
+    assert main(["verifier-report", str(path), "--verifier-reward", "format"]) == 2
+    assert "give both" in capsys.readouterr().err
+    assert main(["verifier-report", str(path), "--reference-reward", "math_verify", "--verifier-args", "{bad"]) == 2
+    assert "asymptote:" in capsys.readouterr().err
