@@ -71,6 +71,10 @@ class RewardFunctionConfig(_Config):
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
+    workers: int = Field(1, ge=1)
+    """Completions scored at once, in threads: for functions that wait on a sandbox or an endpoint
+    (code_tests, llm_judge over http); values keep the completions' order. Keep 1 for llm_judge
+    with the hf backend (one in-process model)."""
     args: dict[str, Any] = {}
     """Keyword arguments of the function, e.g. {timeout_seconds: 10} for math_verify or
     {pattern: '.*answer: \\d+'} for format. Unknown names and wrong types fail at load."""
@@ -220,15 +224,29 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
         stats_before = dict(stats) if stats is not None else {}
         values = []
         failed: list[tuple[str, str]] = []
-        for completion, prompt in zip(completions, prompts):
+
+        def score(pair: tuple[str, Prompt], fn=fn, term=term) -> float | Exception:
             try:
-                value = float(fn(completion, prompt, **term.args))
+                value = float(fn(pair[0], pair[1], **term.args))
                 if not isfinite(value):
                     raise ValueError(f"returned {value}")
+                return value
             except Exception as e:  # noqa: BLE001  (any failure of a reward is a logged zero)
-                failed.append((prompt.id, f"{type(e).__name__}: {e}"))
-                value = 0.0
-            values.append(value)
+                return e
+
+        pairs = list(zip(completions, prompts))
+        if term.workers > 1 and n > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(term.workers, n), thread_name_prefix=f"reward-{term.name}") as pool:
+                results = list(pool.map(score, pairs))
+        else:
+            results = [score(p) for p in pairs]
+        for (_, prompt), result in zip(pairs, results):
+            if isinstance(result, Exception):
+                failed.append((prompt.id, f"{type(result).__name__}: {result}"))
+                result = 0.0
+            values.append(result)
         if failed:
             log.warning(
                 "reward '%s' failed on %d of %d completions (scored 0); first, on prompt %s: %s",

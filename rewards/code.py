@@ -14,17 +14,18 @@ import json
 import re
 import secrets
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 from envs.base import Prompt
+from rewards.outcomes import Outcomes
 
 HARNESS = Path(__file__).resolve().parents[1] / "envs" / "code" / "harness" / "run_tests.py"
 TOOLBOX_DIR = Path(__file__).resolve().parents[1] / "envs" / "swe" / "toolbox"  # what every backend mounts
 
-CODE_OUTCOMES: Counter = Counter()
+CODE_OUTCOMES = Outcomes()
 """How code rewards ended since start: passed, failed, partial, syntax_error, timeout, no_code."""
+
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _backends: dict[tuple, object] = {}
@@ -83,15 +84,15 @@ def code_tests(completion: str, prompt: Prompt, *, partial_credit: bool = False,
         raise ValueError(f"prompt {prompt.id} has no unit tests (meta['tests']); code_tests scores the code env's tasks")
     code = extract_code(completion)
     if not code.strip():
-        CODE_OUTCOMES["no_code"] += 1
+        CODE_OUTCOMES.add("no_code")
         return 0.0
     out = run_tests(code, tests, timeout_seconds=timeout_seconds, sandbox=sandbox, allow_unsafe=allow_unsafe,
                     memory_mb=memory_mb)
     passed = sum(out["passed"])
     if out["status"] != "ok":
-        CODE_OUTCOMES[out["status"]] += 1
+        CODE_OUTCOMES.add(out["status"])
     else:
-        CODE_OUTCOMES["passed" if passed == len(tests) else "failed" if passed == 0 else "partial"] += 1
+        CODE_OUTCOMES.add("passed" if passed == len(tests) else "failed" if passed == 0 else "partial")
     if partial_credit:
         return passed / len(tests)
     return float(passed == len(tests))

@@ -30,16 +30,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
 from pydantic import Field
 
 from envs.base import Prompt
+from rewards.outcomes import Outcomes
 
-JUDGE_STATS: Counter = Counter()
+JUDGE_STATS = Outcomes()
 """requests (to a backend), cache_hits, samples (judge outputs read), unparseable."""
+
 
 TEMPLATES = {
     "verdict": (
@@ -101,7 +103,7 @@ class HTTPJudge:
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self._lock:
             if key in self._cache:
-                JUDGE_STATS["cache_hits"] += 1
+                JUDGE_STATS.add("cache_hits")
                 self._cache.move_to_end(key)
                 return self._cache[key]
         data = self._post(body)
@@ -124,7 +126,7 @@ class HTTPJudge:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            JUDGE_STATS["requests"] += 1
+            JUDGE_STATS.add("requests")
             request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -169,7 +171,7 @@ class HFJudge:
         from rl.models import render_prompt
         from rl.rollout.base import SamplingParams
 
-        JUDGE_STATS["requests"] += 1
+        JUDGE_STATS.add("requests")
         ids = render_prompt(self.tokenizer, [{"role": "user", "content": prompt}])
         # the hf engine always samples; temperature 0 (greedy) is approximated by a very low one
         params = SamplingParams(n=n, max_new_tokens=max_tokens, temperature=max(temperature, 1e-4))
@@ -305,8 +307,8 @@ def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf"]
         texts = [o.text for o in outs]
         parse = parse_verdict if template == "verdict" else parse_score
         scores = [s for s in (parse(o) for o in outs) if s is not None]
-    JUDGE_STATS["samples"] += len(texts)
-    JUDGE_STATS["unparseable"] += len(texts) - len(scores)
+    JUDGE_STATS.add("samples", len(texts))
+    JUDGE_STATS.add("unparseable", len(texts) - len(scores))
     if not scores:
         raise JudgeError(f"none of the judge's {len(texts)} outputs parses as a {template} answer; first: "
                          f"{(texts[0] if texts else '')[:200]!r}")

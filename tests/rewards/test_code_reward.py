@@ -82,6 +82,13 @@ def test_missing_tests_is_a_counted_error():
     assert result.metrics["reward/code_tests/failed"] == 1.0 and result.metrics["reward/code_tests/timeout"] == 0.0
 
 
+def test_workers_give_the_sequential_scores():
+    replies = ["def add(a, b): return a + b", "def add(a, b): return 0", "def add(a b)", "```python\ndef add(a, b):\n    return b + a\n```"]
+    cfg = RewardConfig(functions=[RewardFunctionConfig(name="code_tests", workers=4, args={"partial_credit": True})],
+                       verifiable="code_tests")
+    assert compute_rewards(replies, [PROMPT] * 4, cfg).total == [1.0, 0.5, 0.0, 1.0]
+
+
 def test_unknown_argument_fails_at_load():
     with pytest.raises(ValueError, match="reward 'code_tests' has no argument 'timeout'; allowed arguments: partial_credit"):
         RewardFunctionConfig(name="code_tests", args={"timeout": 3})

@@ -61,3 +61,27 @@ def test_invalid_combinations_fail_with_the_allowed_values():
         RewardConfig(functions=[{"name": "judge"}], verifiable="judge", combine={"mode": "gate", "gate": "math_verify"})
     with pytest.raises(ValidationError, match="'weighted', 'min', 'max', 'all', 'any' or 'gate'"):
         CombineConfig(mode="product")
+
+
+def slow(completion: str, prompt: Prompt) -> float:
+    import time
+
+    time.sleep(0.4)
+    if completion == "boom":
+        raise RuntimeError("exploded")
+    return float(len(completion))
+
+
+def test_workers_score_in_parallel_in_order_and_count_failures(monkeypatch):
+    import time
+
+    monkeypatch.setitem(REWARDS, "slow", slow)
+    completions = ["a", "bb", "boom", "dddd", "eeeee", "ffffff"]
+    prompts = [Prompt(id=f"s/{i}", messages=(), answer="") for i in range(6)]
+    cfg = RewardConfig(functions=[{"name": "slow", "workers": 6}], verifiable="slow")
+    start = time.monotonic()
+    result = compute_rewards(completions, prompts, cfg)
+    assert time.monotonic() - start < 1.5  # sequentially 2.4 s
+    assert result.total == [1.0, 2.0, 0.0, 4.0, 5.0, 6.0] and result.errors == 1
+    with pytest.raises(ValidationError, match="workers"):
+        RewardConfig(functions=[{"name": "slow", "workers": 0}], verifiable="slow")
