@@ -14,9 +14,12 @@ The total reward of a completion is the weighted sum of the listed functions, or
 reward passes; see combine_values). One of them, named by `reward.verifiable`, is the correctness
 that val/accuracy (ScaleRL's y-axis) averages.
 
-Rewards that need a model or a sandbox (LLM judges, code tests) will score whole batches at once:
-they will get a batch signature and a registry of their own beside REWARDS, and compute_rewards
-will call both. Names stay unique across the two, so a recipe selects any reward by name.
+Rewards that wait on a sandbox or an endpoint (code_tests, llm_judge) keep this signature and are
+called from `workers` threads at once (reward.functions[].workers); a function that sets
+`fn.stats = Outcomes()` (rewards/outcomes.py) gets its per-batch outcome counts logged
+(reward/code_tests/timeout, reward/llm_judge/unparseable). A batch signature (one judge request
+per batch, a colocated vLLM judge) would get a registry of its own beside REWARDS, names unique
+across the two.
 """
 
 from __future__ import annotations
