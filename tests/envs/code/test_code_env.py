@@ -42,9 +42,9 @@ def test_bad_task_files_fail_clearly(tmp_path):
     path.write_text(json.dumps({"id": "a", "question": "q", "tests": ["assert f(1) =="]}) + "\n")
     with pytest.raises(ValueError, match="is not valid Python"):
         load_tasks(path)
-    with pytest.raises(ValueError, match=r"val_size \(5\) must leave training tasks"):
-        CodeEnv(CodeEnvConfig(dataset=str(tmp_path / "t.jsonl"), val_size=5), seed=0) if path.write_text(
-            json.dumps({"id": "a", "question": "q", "tests": ["pass"]}) + "\n") else None
+    path.write_text(json.dumps({"id": "a", "question": "q", "tests": ["pass"]}) + "\n")
+    with pytest.raises(ValueError, match=r"val_size \(5\) must leave training tasks: .*t.jsonl has 1"):
+        CodeEnv(CodeEnvConfig(dataset=str(path), val_size=5), seed=0)
 
 
 def test_code_recipe_loads_and_needs_the_code_reward():
