@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model built once per test session (no downloads)."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,48 @@ def swe_tasks(swe_backend, swe_cache_dir):
 
     return cached_tasks(swe_backend, SWE_TASKS["library"], SWE_TASKS["count"], SWE_TASKS["seed"], KINDS, True,
                         "failures", str(swe_cache_dir), log=lambda *_: None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Containment tests: a TCP server on the host's loopback that counts the connections it gets
+# ------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def loopback_server():
+    """A server on 127.0.0.1 (port chosen by the OS) accepting in a thread; yields (port, accepted),
+    accepted being the list of connections it received. Checks first that the host reaches it, so a
+    test that sees no connection from a sandbox knows the server was reachable."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    accepted: list = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                accepted.append(conn)
+                conn.close()
+            except socket.timeout:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        time.sleep(0.3)
+        assert len(accepted) == 1, "the host could not reach its own loopback server"
+        yield port, accepted
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
