@@ -243,6 +243,7 @@ def bootstrap(
         widen = float(t_dist.ppf(0.5 + level / 2, dof) / norm.ppf(0.5 + level / 2))
     summarize = _se_interval if scheme == "seeds" else _percentile_interval
     intervals = {k: summarize(estimate[k], v, widen, level, k in law.log_params) for k, v in draws.items()}
+    intervals = {k: _clip(iv, _param_bounds(fit, k)) for k, iv in intervals.items()}
     method = {
         "residual": "bootstrap of leverage-adjusted residuals",
         "wild": "wild bootstrap of leverage-adjusted residuals",
@@ -251,6 +252,23 @@ def bootstrap(
     }[scheme]
     noise = adjusted_residuals(fit)
     return Bootstrap(draws, intervals, method, scheme, level, n_boot, failed, noise, widen, phi)
+
+
+def _param_bounds(fit: Fit, name: str) -> tuple[float, float] | None:
+    """The fit's search range of a parameter (the sigmoid's asymptote is its A), or None."""
+    if name == "asymptote":
+        name = "A" if fit.law == "sigmoid" else name
+    return fit.bounds.get(name)
+
+
+def _clip(iv: Interval, bounds: tuple[float, float] | None) -> Interval:
+    """The interval cut to the parameter's search range: a widened interval (few effective points,
+    see the module doc) can reach past it, e.g. an accuracy asymptote above 1. Every estimate lies in
+    that range, so cutting there cannot lower the coverage."""
+    if bounds is None:
+        return iv
+    lo, hi = bounds
+    return Interval(iv.value, min(max(iv.low, lo), iv.value), max(min(iv.high, hi), iv.value), iv.level)
 
 
 def _percentile_interval(value: float, draws: Array, widen: float, level: float, log: bool) -> Interval:

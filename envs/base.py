@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -95,3 +97,30 @@ class MultiTurnEnv(Env, Protocol):
 
 def is_multi_turn(env: Env) -> bool:
     return isinstance(env, MultiTurnEnv)
+
+
+class EpochOrder:
+    """The order of an endless training stream over `size` items: position p is item perm_e[p mod
+    size] of epoch e = p div size, perm_e a permutation seeded by (seed, "epoch", e). The last two
+    epochs' permutations are cached (a batch touches at most two)."""
+
+    def __init__(self, size: int, seed: int):
+        if size < 1:
+            raise ValueError(f"a training stream needs at least one item, got {size}")
+        self.size, self.seed = size, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def indices(self, position: int, count: int) -> list[int]:
+        """Item indices at positions [position, position + count)."""
+        if position < 0 or count < 0:
+            raise ValueError(f"position and count must be non-negative, got position={position}, count={count}")
+        return [int(self.permutation(p // self.size)[p % self.size]) for p in range(position, position + count)]
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        from envs.math.sources import derive_seed
+
+        if epoch not in self._perms:
+            if len(self._perms) >= 2:
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = np.random.default_rng(derive_seed(self.seed, "epoch", epoch)).permutation(self.size)
+        return self._perms[epoch]

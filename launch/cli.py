@@ -4,6 +4,7 @@
     asymptote train RECIPE [k.s=v ...] train (add --resume to continue from the last checkpoint)
     asymptote demo                     the CPU demo: tiny model, GRPO on arithmetic, fitted curve
     asymptote fit|compare|predict ...  analysis of run directories (see `asymptote fit --help`)
+    asymptote verifier-report FILE     a verifier's false-positive/negative rates and best-of-n ceiling
 
 Each subcommand imports what it needs when it runs, so `asymptote --help` is instant.
 """
@@ -37,6 +38,39 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(overrides=args.overrides, fresh=args.fresh)
 
 
+def _verifier_report(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from analysis.verifier import format_report, plot_report, read_scored, score_run_samples, verifier_report
+
+    try:
+        ns = [int(n) for n in args.n.split(",")]
+    except ValueError:
+        print(f"asymptote: --n must be comma-separated integers, e.g. 1,2,4,8; got {args.n!r}", file=sys.stderr)
+        return 2
+    try:
+        if args.reference_reward:
+            samples = score_run_samples(args.file, args.reference_reward, args.threshold,
+                                        reference_args=json.loads(args.reference_args),
+                                        verifier_reward=args.verifier_reward, verifier_args=json.loads(args.verifier_args))
+        elif args.verifier_reward:
+            raise ValueError("--verifier-reward scores a run's samples.jsonl against --reference-reward; give both")
+        else:
+            samples = read_scored(args.file, args.verifier_field, args.reference_field, args.prompt_field, args.threshold)
+        report = verifier_report(samples, ns=ns, draws=args.draws, seed=args.seed)
+    except (OSError, ValueError) as e:  # json and pydantic errors are ValueErrors
+        print(f"asymptote: {e}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    out = Path(args.out) if args.out else Path(args.file).parent / "verifier-report"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verifier.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    plot_report(report, out / "best_of_n.png")
+    print(f"wrote {out / 'verifier.json'} and {out / 'best_of_n.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asymptote", description="RL scaling testbed: run small, predict big.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,6 +90,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides of recipes/tiny/grpo_math.yaml")
     p.add_argument("--fresh", action="store_true", help="delete an existing demo run directory first")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "verifier-report",
+        help="a verifier's false-positive/negative rates against a reference, and what they cost best-of-n",
+        description="FILE is JSONL, one sample per line: {prompt_id, verifier, reference} (scores or verdicts; "
+        "lists for several completions), or a run's samples.jsonl with --reference-reward.",
+    )
+    p.add_argument("file", help="scored samples (JSONL) or a run's samples.jsonl with --reference-reward")
+    p.add_argument("--reference-reward", metavar="NAME",
+                   help="samples.jsonl mode: the logged rewards are the verifier, this registered reward the reference")
+    p.add_argument("--reference-args", default="{}", metavar="JSON", help="arguments of the reference reward")
+    p.add_argument("--verifier-reward", metavar="NAME",
+                   help="samples.jsonl mode: recompute the verifier with this registered reward (e.g. llm_judge) "
+                   "instead of reading the logged rewards")
+    p.add_argument("--verifier-args", default="{}", metavar="JSON",
+                   help='arguments of the verifier reward, e.g. \'{"url": "http://127.0.0.1:8000/v1", "model": "judge"}\'')
+    p.add_argument("--verifier-field", default="verifier")
+    p.add_argument("--reference-field", default="reference")
+    p.add_argument("--prompt-field", default="prompt_id")
+    p.add_argument("--threshold", type=float, default=0.5, help="scores >= this accept (default %(default)s)")
+    p.add_argument("--n", default="1,2,4,8,16,32,64", help="best-of-n sizes (default %(default)s)")
+    p.add_argument("--draws", type=int, default=1000, help="bootstrap draws over prompts (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default: FILE's folder/verifier-report)")
+    p.set_defaults(func=_verifier_report)
 
     from analysis.cli import register
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from envs.code import CodeEnvConfig
 from envs.math import MathEnvConfig
 from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
@@ -314,7 +315,7 @@ class Recipe(_Config):
     """Seeds the model's warm start, the data order, sampling and everything else random."""
     model: ModelConfig
     engine: EngineConfig = EngineConfig()
-    env: Annotated[Union[MathEnvConfig, SWEEnvConfig], Field(discriminator="name")]
+    env: Annotated[Union[MathEnvConfig, CodeEnvConfig, SWEEnvConfig], Field(discriminator="name")]
     reward: RewardConfig = RewardConfig()
     algorithm: AlgorithmConfig = AlgorithmConfig()
     train: TrainConfig = TrainConfig()
@@ -359,6 +360,30 @@ class Recipe(_Config):
                 f"algorithm.length.overlong_buffer ({buffer}) must be below engine.max_new_tokens "
                 f"({self.engine.max_new_tokens}): the penalty starts at max_new_tokens - overlong_buffer"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _code_env_reward(self) -> "Recipe":
+        """The code env's correctness is its unit tests: a verifiable reward meant for another env
+        (math_verify, swe_tests) would score every completion 0."""
+        if self.env.name == "code" and self.reward.verifiable != "code_tests":
+            raise ValueError(f"env code: reward.verifiable is '{self.reward.verifiable}', which cannot score code; set "
+                             "reward.verifiable: code_tests (and list code_tests in reward.functions)")
+        return self
+
+    @model_validator(mode="after")
+    def _multi_turn_length(self) -> "Recipe":
+        """A multi-turn episode is turns of at most engine.max_new_tokens each, with the env's
+        observations between them: the single-completion length controls do not apply to it."""
+        length = self.algorithm.length
+        if self.env.name == "swe" and length.thinking_budget is not None:
+            raise ValueError("algorithm.length.thinking_budget interrupts one long completion; the swe env's episodes "
+                             "are many turns (each at most engine.max_new_tokens, the episode at most "
+                             "env.max_episode_tokens): leave it unset")
+        if self.env.name == "swe" and length.overlong_buffer is not None:
+            raise ValueError("algorithm.length.overlong_buffer measures a completion against engine.max_new_tokens; a swe "
+                             "episode (turns and observations) is bounded by env.max_episode_tokens instead: leave it "
+                             "unset (algorithm.length.mask_truncated works with episodes that run out of tokens)")
         return self
 
     @property

@@ -154,8 +154,10 @@ def concat_rewards(results: list[RewardResult]) -> RewardResult:
 
 def rollout_metrics(rollouts: Rollouts, step: int, verifiable: str, group_size: int) -> dict[str, float]:
     """train/ metrics of everything sampled: rewards, lengths, truncation, staleness, solve rates,
-    dynamic sampling and No-Positive-Resampling counts. `train/response_length/sum` (generated
-    tokens, for the compute counters) is popped by the trainer."""
+    dynamic sampling and No-Positive-Resampling counts. `train/response_length/sum` (completion
+    tokens, every one through the engine's forward passes) and `train/generated_tokens/sum` (those
+    the policy sampled: a multi-turn episode's observation tokens are not) are popped by the
+    trainer for the compute counters."""
     flat = [c for g in rollouts.groups for c in g]
     lengths = torch.tensor([len(c.token_ids) for c in flat], dtype=torch.float32)
     shaped = torch.tensor(rollouts.shaped)
@@ -169,6 +171,8 @@ def rollout_metrics(rollouts: Rollouts, step: int, verifiable: str, group_size: 
         "train/response_length/max": lengths.max().item(),
         "train/response_length/min": lengths.min().item(),
         "train/response_length/sum": lengths.sum().item(),
+        "train/generated_tokens/sum": float(sum(len(c.token_ids) if c.loss_mask is None else sum(c.loss_mask)
+                                                for c in flat)),
         "train/truncated_frac": sum(c.finish_reason == "length" for c in flat) / len(flat),
         "train/prompt_length": sum(len(c.prompt_ids) for c in flat) / len(flat),
         "train/staleness": step - sum(versions) / max(len(versions), 1),

@@ -189,14 +189,17 @@ class Trainer:
         with timer(timings, "sync"):
             self.engine.update_weights(self.policy, self.state.step)
 
-        # compute counters: 2N FLOPs per generated token, 6N per token through forward+backward,
-        # 2N per token through a forward-only pass (old and reference log-probs, values)
+        # compute counters: 2N FLOPs per completion token (sampled, or a multi-turn observation the engine
+        # reads), 6N per token through forward+backward, 2N per token through a forward-only pass (old and
+        # reference log-probs, values); compute/tokens counts the tokens the policy sampled
         self.state.iteration += 1
         elapsed = time.perf_counter() - start
-        generated = int(metrics.pop("train/response_length/sum") + metrics.get("train/async/skipped_tokens", 0))
-        self.state.tokens += generated
+        # an async batch dropped whole for staleness (train/async/skipped_tokens) was generated all the same
+        skipped = metrics.get("train/async/skipped_tokens", 0)
+        completion_tokens = int(metrics.pop("train/response_length/sum") + skipped)
+        self.state.tokens += int(metrics.pop("train/generated_tokens/sum") + skipped)  # not a multi-turn env's observations
         self.state.flops += self.n_params * (
-            2.0 * generated + 6.0 * metrics["train/trained_tokens"] + 2.0 * metrics["train/forward_tokens"]
+            2.0 * completion_tokens + 6.0 * metrics["train/trained_tokens"] + 2.0 * metrics["train/forward_tokens"]
         )
         self.state.device_hours += elapsed * self.accelerator.num_processes / 3600.0
         metrics |= {f"train/time/{k}": v for k, v in timings.items()} | {"train/time/iteration": elapsed}

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny model built once per test session (no downloads)."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,100 @@ def hf_model(tiny_model_dir):
     from rl.models import load_model
 
     return load_model(tiny_model_dir)
+
+
+# ------------------------------------------------------------------------------------------------
+# SWE: a few generated pocketlib tasks, validated in a real bubblewrap sandbox once per session
+# ------------------------------------------------------------------------------------------------
+
+SWE_TASKS = dict(library="pocketlib", count=3, seed=0)
+"""What swe_tasks generates; an SWEEnv with train_size + val_size == count, seed 0 and the default
+kinds, visible_tests and statement_detail finds them in swe_cache_dir instead of generating."""
+
+
+def require_bwrap() -> None:
+    """Tests that need bubblewrap FAIL when it is missing (CI installs it with `make install`); set
+    ASYMPTOTE_ALLOW_NO_BWRAP=1 to skip them instead on a machine where it cannot be installed."""
+    import os
+
+    from envs.sandbox.bwrap import bwrap_path
+
+    if bwrap_path() is not None:
+        return
+    message = "bubblewrap (bwrap) is not installed: run `make install` as root or `apt-get install -y bubblewrap`"
+    if os.environ.get("ASYMPTOTE_ALLOW_NO_BWRAP") == "1":
+        pytest.skip(message)
+    pytest.fail(message)
+
+
+@pytest.fixture(scope="session")
+def swe_backend(tmp_path_factory):
+    """A bwrap backend for the SWE tests (its own sandbox root)."""
+    from envs.sandbox import SandboxConfig, make_backend
+    from envs.swe.env import TOOLBOX_DIR
+
+    require_bwrap()
+    cfg = SandboxConfig(backend="bwrap", root=str(tmp_path_factory.mktemp("swe-sandboxes")), wall_seconds=60)
+    backend = make_backend(cfg, TOOLBOX_DIR, announce=False)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def swe_cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("swe-cache")
+
+
+@pytest.fixture(scope="session")
+def swe_tasks(swe_backend, swe_cache_dir):
+    """SWE_TASKS generated (and cached in swe_cache_dir) through the real validation path."""
+    from envs.swe.generate import cached_tasks
+    from envs.swe.inject import KINDS
+
+    return cached_tasks(swe_backend, SWE_TASKS["library"], SWE_TASKS["count"], SWE_TASKS["seed"], KINDS, True,
+                        "failures", str(swe_cache_dir), log=lambda *_: None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Containment tests: a TCP server on the host's loopback that counts the connections it gets
+# ------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def loopback_server():
+    """A server on 127.0.0.1 (port chosen by the OS) accepting in a thread; yields (port, accepted),
+    accepted being the list of connections it received. Checks first that the host reaches it, so a
+    test that sees no connection from a sandbox knows the server was reachable."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    accepted: list = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                accepted.append(conn)
+                conn.close()
+            except socket.timeout:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        time.sleep(0.3)
+        assert len(accepted) == 1, "the host could not reach its own loopback server"
+        yield port, accepted
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

@@ -102,6 +102,7 @@ class DockerBackend:
         try:
             self.docker(["exec", "-u", "0", name, "mkdir", "-p", TOOLBOX_DIR, workdir])
             self.docker(["cp", str(self.toolbox_file), f"{name}:{self.toolbox}"])
+            self.docker(["cp", str(self.toolbox_file.with_name("pytest_run.py")), f"{name}:{TOOLBOX_DIR}/pytest_run.py"])
             if files:
                 self.docker(["cp", "-", f"{name}:{workdir}"], input=_tar(files))
         except Exception:

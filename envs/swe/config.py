@@ -66,7 +66,8 @@ class SWEEnvConfig(_Config):
     """Prompt, all turns and all observations, in tokens (the model's context budget); the
     per-turn budget is engine.max_new_tokens."""
     max_episode_seconds: float = Field(900.0, gt=0.0)
-    """Wall-clock budget of an episode's tool calls; past it the episode ends."""
+    """Wall-clock budget of an episode's tool calls (generation time does not count); each command's
+    timeout is at most what is left, and the call that spends it ends the episode."""
     max_calls_per_turn: int = Field(8, ge=1)
     """Tool calls executed per assistant turn; further ones are answered with an error."""
     max_observation_chars: int = Field(6000, ge=64)

@@ -3,7 +3,8 @@
 An episode is one task in its own sandbox. Each assistant turn is parsed for tool calls
 (envs/swe/tools.py); each call runs inside the sandbox and its (truncated) output comes back as a
 tool message; malformed calls come back as error messages. The episode ends at `submit`, after
-max_turns turns, past max_episode_seconds, or when the rollout runs out of tokens (`finish`); the
+max_turns turns, when its tool calls have taken max_episode_seconds (the model's generation time
+does not count: it depends on how episodes are batched), or when the rollout runs out of tokens (`finish`); the
 agent's changes are then graded in a fresh sandbox by the hidden tests (envs/swe/runtime.py) and
 the verdict, with the test output and the model's patch, is the episode's info.
 """
@@ -43,6 +44,9 @@ class Episode:
     tool_calls: int = 0
     tool_errors: int = 0
     submitted: bool = False
+    tool_seconds: float = 0.0
+    """Wall-clock time spent in this episode's tool calls (what max_episode_seconds bounds; the
+    model's generation time, which depends on how episodes are batched, does not count)."""
     info: dict[str, Any] | None = None
     """Set when the episode has ended."""
 
@@ -152,7 +156,7 @@ class SWEEnv:
             if episode.info is not None:
                 return StepResult([], True, episode.info)
             episode.turns += 1
-            if time.monotonic() - episode.started > c.max_episode_seconds:
+            if episode.tool_seconds >= c.max_episode_seconds:
                 return self._end(episode, "timeout")
             observations = []
             for i, parsed in enumerate(parse_tool_calls(assistant_text)):
@@ -169,9 +173,13 @@ class SWEEnv:
                 if parsed.call.name == "submit":
                     episode.submitted = True
                     return self._end(episode, "submit")
+                t0 = time.monotonic()
                 text, ok = self._execute(episode, parsed.call)
+                episode.tool_seconds += time.monotonic() - t0
                 episode.tool_errors += not ok
                 observations.append(self._message(text))
+                if episode.tool_seconds >= c.max_episode_seconds:  # this call spent the time budget
+                    return self._end(episode, "timeout")
             if episode.turns >= c.max_turns:
                 return self._end(episode, "max_turns")
             return StepResult(observations, False)
@@ -186,7 +194,7 @@ class SWEEnv:
         """The observation of one call and whether the tool did its job."""
         c, sandbox = self.cfg, episode.sandbox
         assert sandbox is not None
-        timeout = max(1.0, min(c.command_timeout, c.max_episode_seconds - (time.monotonic() - episode.started)))
+        timeout = max(1.0, min(c.command_timeout, c.max_episode_seconds - episode.tool_seconds))
         if call.name in FILE_TOOLS:
             result = toolbox(self.backend, sandbox, call.name, call.arguments, timeout=timeout)
             if result.timed_out:
@@ -202,9 +210,10 @@ class SWEEnv:
             target = call.arguments.get("path") or "tests"
             result = sandbox.run([self.backend.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--color=no",
                                   target], timeout=timeout, env=PYTEST_ENV)
+        output = result.output.rstrip("\n")  # one newline before the status line, not a blank line
         if result.timed_out:
-            return f"{result.output}\n[timed out after {timeout:g} s; the command was killed]".lstrip(), True
-        return f"{result.output}\n[exit code {result.returncode}]".lstrip(), True
+            return f"{output}\n[timed out after {timeout:g} s; the command was killed]".lstrip(), True
+        return f"{output}\n[exit code {result.returncode}]".lstrip(), True
 
     def _end(self, episode: Episode, reason: str) -> StepResult:
         c, task = self.cfg, episode.task
@@ -226,7 +235,8 @@ class SWEEnv:
         info: dict[str, Any] = {
             "instance_id": task.instance_id, "end_reason": reason, "submitted": episode.submitted,
             "turns": episode.turns, "tool_calls": episode.tool_calls, "tool_errors": episode.tool_errors,
-            "seconds": round(time.monotonic() - episode.started, 3), "model_patch": truncate_middle(patch, 4000),
+            "seconds": round(time.monotonic() - episode.started, 3), "tool_seconds": round(episode.tool_seconds, 3),
+            "model_patch": truncate_middle(patch, 4000),
             "verdict": None, "error": error,
         }
         if verdict is not None:

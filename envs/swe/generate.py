@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs.sandbox.base import SandboxBackend
-from envs.swe.grading import PYTEST_ENV, PYTEST_FLAGS, failure_messages, parse_pytest_log, passed
+from envs.swe.grading import PYTEST_ENV, PYTEST_FLAGS, PYTEST_RUNNER, failure_messages, passed
 from envs.swe.inject import KINDS, Injection, candidates
-from envs.swe.runtime import Changes, collect_changes, command, grade, start, unified_diff
+from envs.swe.runtime import Changes, collect_changes, grade, run_tests, start, unified_diff
 from envs.swe.tasks import SWETask, load_tasks, save_tasks
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-GENERATOR_VERSION = 3
-TEST_COMMAND = ("{python}", "-m", "pytest", *PYTEST_FLAGS, "tests")
+GENERATOR_VERSION = 4  # 4: hidden tests through the reporting runner
+TEST_COMMAND = ("{python}", PYTEST_RUNNER, *PYTEST_FLAGS, "tests")
 
 
 @dataclass(frozen=True)
@@ -133,17 +133,16 @@ def gold_edit(path: str, mutated: str, original: str) -> dict[str, str] | None:
 
 
 def _run_suite(backend: SandboxBackend, files: dict[str, str], timeout: float):
+    """(the run's result, each test's status, its output) of the whole suite on `files`."""
     with backend.create(files) as sandbox:
-        result = sandbox.run([backend.python if p == "{python}" else p for p in TEST_COMMAND], timeout=timeout,
-                             env=PYTEST_ENV)
-    return result, parse_pytest_log(result.output)
+        return run_tests(backend, sandbox, TEST_COMMAND, timeout, PYTEST_ENV)
 
 
 def validate(backend: SandboxBackend, lib: Library, injection: Injection, baseline: list[str], visible_tests: bool,
              detail: str, timeout: float) -> tuple[SWETask | None, str]:
     """The task made from `injection`, or None and why it was dropped."""
     buggy = {**lib.files, injection.path: injection.mutated}
-    result, statuses = _run_suite(backend, buggy, timeout)
+    result, statuses, output = _run_suite(backend, buggy, timeout)
     if result.timed_out:
         return None, "the tests hang"
     f2p = [t for t in baseline if not passed(t, statuses)]
@@ -164,7 +163,7 @@ def validate(backend: SandboxBackend, lib: Library, injection: Injection, baseli
         instance_id=f"{lib.name}__{injection.kind}__{module}__{injection.function}__{digest}",
         repo=f"asymptote/{lib.name}",
         base_commit=hashlib.sha256(json.dumps(workspace, sort_keys=True).encode()).hexdigest()[:12],
-        problem_statement=problem_statement(lib, f2p, failure_messages(result.output), detail),
+        problem_statement=problem_statement(lib, f2p, failure_messages(output), detail),
         FAIL_TO_PASS=tuple(f2p),
         PASS_TO_PASS=tuple(p2p),
         patch=unified_diff({injection.path: injection.mutated}, {injection.path: injection.original}),
@@ -198,11 +197,11 @@ def generate_tasks(backend: SandboxBackend, library: str, count: int, seed: int,
                    log=print) -> list[SWETask]:
     """`count` validated tasks (fewer if the library runs out of candidates)."""
     lib = load_library(library)
-    result, statuses = _run_suite(backend, lib.files, timeout * 3)
+    result, statuses, output = _run_suite(backend, lib.files, timeout * 3)
     baseline = sorted(statuses)
     broken = [t for t in baseline if not passed(t, statuses)]
     if not baseline or broken or not result.ok:
-        raise RuntimeError(f"the {library} test suite does not pass as shipped ({broken[:5]}): {result.output[-2000:]}")
+        raise RuntimeError(f"the {library} test suite does not pass as shipped ({broken[:5]}): {output[-2000:]}")
     order = ordered_candidates(lib, tuple(kinds), seed)
     tasks: list[SWETask] = []
     dropped: dict[str, int] = {}

@@ -9,13 +9,20 @@ the log (a collection error, a crash, a timeout) has failed. That is SWE-bench's
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS")
 _STATUS_FIRST = re.compile(rf"^({'|'.join(STATUSES)}) (.+)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# The hidden test runs of generated tasks go through envs/swe/toolbox/pytest_run.py ("{pytest_run}" in a
+# task's test_command), which reports statuses out of band: the code under test cannot fake them by
+# printing pytest-like lines. SWE-bench tasks' logs are parsed (parse_pytest_log), as the harness does.
+PYTEST_RUNNER = "{pytest_run}"
 
 # pytest flags every test run uses: one result line per test, no colour, no cache or plugins
 PYTEST_FLAGS = ("-rA", "-p", "no:cacheprovider", "--color=no", "--tb=short", "-q")
@@ -37,6 +44,28 @@ def parse_pytest_log(log: str) -> dict[str, str]:
                 continue
             statuses[test] = status
     return statuses
+
+
+def report_nonce() -> str:
+    """A fresh secret for one run of envs/swe/toolbox/pytest_run.py (given on its stdin)."""
+    return "ASYMPTOTE-REPORT-" + secrets.token_hex(16)
+
+
+def read_report(output: str, nonce: str) -> tuple[dict[str, str] | None, str]:
+    """The statuses pytest_run.py reported after `nonce` (None when no report came: the run was cut
+    short, timed out or its output redirected: then no test passed), and the output without the
+    report line."""
+    statuses, kept = None, []
+    for line in output.splitlines(keepends=True):
+        if line.startswith(nonce + " "):
+            try:
+                value = json.loads(line[len(nonce) + 1 :])
+                statuses = {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+            except json.JSONDecodeError:
+                statuses = None
+        else:
+            kept.append(line)
+    return statuses, "".join(kept).rstrip("\n") + "\n" if kept else ""
 
 
 def failure_messages(log: str) -> dict[str, str]:

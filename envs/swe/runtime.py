@@ -12,10 +12,13 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from envs.sandbox.base import ExecResult, Sandbox, SandboxBackend, safe_relative
-from envs.swe.grading import PYTEST_ENV, Verdict, judge, parse_pytest_log, truncate_middle
+from envs.swe.grading import (
+    PYTEST_ENV, PYTEST_RUNNER, Verdict, judge, parse_pytest_log, read_report, report_nonce, truncate_middle,
+)
 from envs.swe.tasks import SWETask, test_files
 
 EXPORT_LIMIT = 1 << 20
@@ -43,16 +46,31 @@ def toolbox(backend: SandboxBackend, sandbox: Sandbox, tool: str, args: dict[str
     return sandbox.run([backend.python, "-I", backend.toolbox], stdin=request, timeout=timeout)
 
 
-def command(task: SWETask, backend: SandboxBackend) -> list[str]:
-    return [backend.python if part == "{python}" else part for part in task.test_command]
+def command(argv, backend: SandboxBackend) -> list[str]:
+    """argv with "{python}" and "{pytest_run}" spelt as inside the backend's sandboxes."""
+    runner = str(PurePosixPath(backend.toolbox).parent / "pytest_run.py")
+    return [backend.python if part == "{python}" else runner if part == PYTEST_RUNNER else part for part in argv]
+
+
+def run_tests(backend: SandboxBackend, sandbox: Sandbox, argv, timeout: float | None,
+              env: dict[str, str] | None = None) -> tuple[ExecResult, dict[str, str], str]:
+    """Run a test command; (its result, the status of each test, its output). Through the
+    reporting runner when argv names it (a fresh nonce on its stdin; no report, no passing test),
+    else the statuses parsed from the pytest -rA log."""
+    if PYTEST_RUNNER not in argv:
+        result = sandbox.run(command(argv, backend), timeout=timeout, env=env)
+        return result, parse_pytest_log(result.output), result.output
+    nonce = report_nonce()
+    result = sandbox.run(command(argv, backend), stdin=(nonce + "\n").encode(), timeout=timeout, env=env)
+    statuses, output = read_report(result.output, nonce)
+    if statuses is None:
+        output += "\n[asymptote] the test runner reported no results (cut short, timed out or its output redirected)\n"
+    return result, statuses or {}, output
 
 
 def collect_changes(backend: SandboxBackend, sandbox: Sandbox, task: SWETask) -> Changes:
     if task.needs_docker:
-        result = sandbox.run(["bash", "-c", "git add -A && git diff --cached --binary HEAD"], timeout=120)
-        if not result.ok:
-            return Changes(patch="", error=f"git diff failed: {result.output[-500:]}")
-        return Changes(patch=result.stdout)
+        return repository_changes(sandbox)
     result = toolbox(backend, sandbox, "export", {"prefixes": list(task.editable), "max_bytes": EXPORT_LIMIT},
                      timeout=60)
     if not result.ok or result.truncated:
@@ -76,33 +94,46 @@ def grade(backend: SandboxBackend, task: SWETask, changes: Changes, timeout: flo
     files.update(changes.files or {})
     files.update(task.hidden_tests)
     with backend.create(files) as sandbox:
-        result = sandbox.run(command(task, backend), timeout=timeout, env=PYTEST_ENV)
-    return _judge_run(task, result)
+        result, statuses, output = run_tests(backend, sandbox, task.test_command, timeout, PYTEST_ENV)
+    return _judge_run(task, result, statuses, output)
 
 
 def _grade_docker(backend: SandboxBackend, task: SWETask, changes: Changes, timeout: float | None) -> Verdict:
     with backend.create(image=task.image, workdir=task.workdir) as sandbox:
-        if changes.patch.strip():
-            applied = sandbox.run(["git", "apply", "-v", "-"], stdin=changes.patch.encode(), timeout=120)
-            if not applied.ok:
-                return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
-                             error="the model patch does not apply")
-        # the test files as of base_commit (files the test patch creates are removed), as the harness does
-        reset = 'for f in "$@"; do git checkout "$0" -- "$f" 2>/dev/null || rm -f "$f"; done'
-        sandbox.run(["bash", "-c", reset, task.base_commit, *test_files(task.test_patch)], timeout=120)
-        applied = sandbox.run(["git", "apply", "-v", "-"], stdin=task.test_patch.encode(), timeout=120)
+        return grade_repository(sandbox, task, changes, timeout)
+
+
+def repository_changes(sandbox: Sandbox) -> Changes:
+    """The agent's changes to a git repository (SWE-bench tasks): everything, new files included,
+    as one binary-safe diff against HEAD."""
+    result = sandbox.run(["bash", "-c", "git add -A && git diff --cached --binary HEAD"], timeout=120)
+    if not result.ok:
+        return Changes(patch="", error=f"git diff failed: {result.output[-500:]}")
+    return Changes(patch=result.stdout)
+
+
+def grade_repository(sandbox: Sandbox, task: SWETask, changes: Changes, timeout: float | None) -> Verdict:
+    """The SWE-bench harness's evaluation in a fresh sandbox holding the task's repository at
+    base_commit: apply the model patch, restore the test files the test patch touches to
+    base_commit (removing those it creates), apply the test patch, run the tests, judge the log."""
+    if changes.patch.strip():
+        applied = sandbox.run(["git", "apply", "-v", "-"], stdin=changes.patch.encode(), timeout=120)
         if not applied.ok:
             return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
-                         error="the test patch does not apply")
-        result = sandbox.run(list(task.test_command), timeout=timeout)
-    return _judge_run(task, result)
+                         error="the model patch does not apply")
+    reset = 'for f in "$@"; do git checkout "$0" -- "$f" 2>/dev/null || rm -f "$f"; done'
+    sandbox.run(["bash", "-c", reset, task.base_commit, *test_files(task.test_patch)], timeout=120)
+    applied = sandbox.run(["git", "apply", "-v", "-"], stdin=task.test_patch.encode(), timeout=120)
+    if not applied.ok:
+        return judge({}, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=applied.output[-2000:],
+                     error="the test patch does not apply")
+    result = sandbox.run(list(task.test_command), timeout=timeout)
+    return _judge_run(task, result, parse_pytest_log(result.output), result.output)
 
 
-def _judge_run(task: SWETask, result: ExecResult) -> Verdict:
-    output = result.output
+def _judge_run(task: SWETask, result: ExecResult, statuses: dict[str, str], output: str) -> Verdict:
     error = "the hidden tests timed out" if result.timed_out else None
-    return judge(parse_pytest_log(output), task.FAIL_TO_PASS, task.PASS_TO_PASS,
-                 test_output=truncate_middle(output, 20000), error=error)
+    return judge(statuses, task.FAIL_TO_PASS, task.PASS_TO_PASS, test_output=truncate_middle(output, 20000), error=error)
 
 
 def _editable(files: dict[str, str], task: SWETask) -> dict[str, str]:

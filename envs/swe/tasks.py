@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+SWEBENCH_FIELDS = ("instance_id", "repo", "base_commit", "problem_statement", "patch", "test_patch", "FAIL_TO_PASS",
+                   "PASS_TO_PASS")
 SWEBENCH_IMAGE = "swebench/sweb.eval.x86_64.{id}:latest"
 # the SWE-bench images' test environment (conda env `testbed`), as the harness's eval script activates it
 SWEBENCH_ACTIVATE = "source /opt/miniconda3/bin/activate && conda activate testbed"
@@ -82,11 +84,17 @@ def load_tasks(path: Path) -> list[SWETask]:
 # --------------------------------------------------------------------------------------------
 
 
-def _test_list(value: Any) -> tuple[str, ...]:
+def _test_list(value: Any, key: str = "FAIL_TO_PASS", instance_id: str = "?") -> tuple[str, ...]:
     """FAIL_TO_PASS / PASS_TO_PASS: a list, or (as on the Hugging Face hub) a JSON string of one."""
     if isinstance(value, str):
-        value = json.loads(value) if value.strip() else []
-    return tuple(value or ())
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            value = None
+    if value is None or not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise ValueError(f"SWE-bench instance {instance_id}: {key} must be a list of test ids or a JSON-encoded list "
+                         "of them (as in the Hugging Face dataset)")
+    return tuple(value)
 
 
 def test_files(test_patch: str) -> list[str]:
@@ -107,10 +115,16 @@ def swebench_task(instance: dict[str, Any]) -> SWETask:
     unless the instance gives its own `test_cmd` (the harness keeps per-repository commands in
     MAP_REPO_VERSION_TO_SPECS: Django's runtests.py, sympy's bin/test; copy those in for such
     repositories, since only pytest-style logs are parsed here)."""
-    missing = [k for k in ("instance_id", "repo", "base_commit", "problem_statement", "patch", "test_patch",
-                           "FAIL_TO_PASS", "PASS_TO_PASS") if k not in instance]
+    if not isinstance(instance, dict):
+        raise ValueError(f"a SWE-bench instance must be a JSON object, not {type(instance).__name__}")
+    missing = [k for k in SWEBENCH_FIELDS if k not in instance]
     if missing:
-        raise ValueError(f"SWE-bench instance {instance.get('instance_id', '?')} lacks {', '.join(missing)}")
+        raise ValueError(f"SWE-bench instance {instance.get('instance_id', '?')} lacks {', '.join(missing)} (an "
+                         f"instance needs {', '.join(SWEBENCH_FIELDS)})")
+    f2p = _test_list(instance["FAIL_TO_PASS"], "FAIL_TO_PASS", instance["instance_id"])
+    p2p = _test_list(instance["PASS_TO_PASS"], "PASS_TO_PASS", instance["instance_id"])
+    if not f2p:
+        raise ValueError(f"SWE-bench instance {instance['instance_id']}: FAIL_TO_PASS is empty (nothing to fix)")
     directives = " ".join(test_files(instance["test_patch"]))
     test_cmd = instance.get("test_cmd") or "pytest -rA -p no:cacheprovider"
     return SWETask(
@@ -120,8 +134,8 @@ def swebench_task(instance: dict[str, Any]) -> SWETask:
         problem_statement=instance["problem_statement"],
         patch=instance["patch"],
         test_patch=instance["test_patch"],
-        FAIL_TO_PASS=_test_list(instance["FAIL_TO_PASS"]),
-        PASS_TO_PASS=_test_list(instance["PASS_TO_PASS"]),
+        FAIL_TO_PASS=f2p,
+        PASS_TO_PASS=p2p,
         test_command=("bash", "-c", f"{SWEBENCH_ACTIVATE} && {test_cmd} {directives}"),
         image=instance.get("image_name") or swebench_image(instance["instance_id"]),
         workdir="/testbed",
@@ -131,12 +145,37 @@ def swebench_task(instance: dict[str, Any]) -> SWETask:
 
 def load_swebench(path: str | Path) -> list[SWETask]:
     """SWE-bench-format instances from a .json file (a list) or a .jsonl file (one per line), e.g.
-    an export of princeton-nlp/SWE-bench_Verified or SWE-Gym; run them with sandbox.backend: docker."""
+    an export of princeton-nlp/SWE-bench_Verified or SWE-Gym; run them with sandbox.backend: docker.
+    A malformed instance fails with the file, the line (or index) and what is wrong."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"swebench_path {str(path)!r} is not a file (a .json list or .jsonl of instances)")
     text = path.read_text()
+    rows: list[tuple[str, Any]] = []
     if path.suffix == ".json":
-        rows = json.loads(text)
-        rows = rows if isinstance(rows, list) else [rows]
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        data = data if isinstance(data, list) else [data]
+        rows = [(f"{path}[{i}]", r) for i, r in enumerate(data)]
     else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return [swebench_task(r) for r in rows]
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((f"{path}:{n}", json.loads(line)))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    if not rows:
+        raise ValueError(f"{path}: no SWE-bench instances in it")
+    tasks, seen = [], {}
+    for where, row in rows:
+        try:
+            task = swebench_task(row)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        if task.instance_id in seen:
+            raise ValueError(f"{where}: instance {task.instance_id} appears twice (first at {seen[task.instance_id]})")
+        seen[task.instance_id] = where
+        tasks.append(task)
+    return tasks

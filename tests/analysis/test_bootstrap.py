@@ -42,6 +42,22 @@ def test_more_noise_gives_wider_intervals():
     assert widths[1] > 2 * widths[0]
 
 
+def test_intervals_stay_inside_the_search_range():
+    # a short run still rising in log-compute with a slow wobble: strongly correlated evals leave
+    # few effective points, the intervals are widened by t(dof) / z, and without the cut the
+    # accuracy asymptote's upper end would lie above 1
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1.0, 100.0, 10)
+    R = 0.35 + 0.03 * np.log(C) + np.cumsum(rng.normal(0.0, 0.02, C.size))
+    fit = fit_sigmoid(C, R)
+    boot = bootstrap(fit, n_boot=120, seed=0)
+    for name, (lo, hi) in fit.bounds.items():
+        iv = boot.intervals[name]
+        assert lo <= iv.low <= iv.value <= iv.high <= hi, (name, iv, (lo, hi))
+    assert boot.intervals["asymptote"] == boot.intervals["A"]
+    assert boot.widen > 3.0 and fit.params["A"] < 0.6 and boot.intervals["A"].high == fit.bounds["A"][1] == 1.0
+
+
 def test_same_seed_same_intervals():
     C, R = one_run(2)
     fit = fit_sigmoid(C, R)

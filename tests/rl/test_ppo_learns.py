@@ -1,4 +1,4 @@
-"""PPO with a learned critic raises accuracy on the tiny model (slow: a warm start and ~16 iterations)."""
+"""PPO with a learned critic raises accuracy on the tiny model (slow: the demo's warm start and 24 iterations)."""
 
 from pathlib import Path
 
@@ -19,17 +19,16 @@ def test_a_short_ppo_run_raises_accuracy(tmp_path):
         f"model.path={model_dir}",
         f"logging.runs_dir={tmp_path / 'runs'}",
         "logging.progress=false",
-        "model.warm_start.steps=250",
-        "optimizer.lr=3.0e-4",
-        "train.iterations=16",
+        "train.iterations=24",
         "eval.every=4",
         "eval.predict_asymptote=false",
         "checkpoint.every=16",
     ])
     lines = read_jsonl(train(recipe) / "metrics.jsonl")
     evals = [m["val/accuracy"] for m in lines if "val/accuracy" in m]
-    assert len(evals) == 5 and evals[0] > 0.0  # the warm start gives RL something to work with
-    # 128 held-out prompts × 4 samples: the accuracy's standard error is about 0.02
-    assert (evals[-1] + evals[-2]) / 2 > evals[0] + 0.04, evals
+    assert len(evals) == 7 and evals[0] > 0.0  # the warm start gives RL something to work with
+    # 128 held-out prompts × 4 samples: one eval's standard error is about 0.02 (prompts repeat
+    # across evals, so averaging three evals removes sampling noise, not the prompts' own)
+    assert sum(evals[-3:]) / 3 > evals[0] + 0.04, evals
     trained = [m for m in lines if "train/critic/value_loss" in m]
     assert trained[-1]["train/critic/value_loss"] < trained[0]["train/critic/value_loss"]

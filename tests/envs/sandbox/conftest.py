@@ -4,28 +4,19 @@ Tests that need bubblewrap FAIL when it is missing (CI installs it with `make in
 ASYMPTOTE_ALLOW_NO_BWRAP=1 to skip them instead on a machine where it cannot be installed.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 from envs.sandbox import SandboxConfig
-from envs.sandbox.bwrap import BwrapBackend, bwrap_path
+from envs.sandbox.bwrap import BwrapBackend
+from tests.conftest import require_bwrap
 
 TOOLBOX_DIR = Path(__file__).resolve().parents[3] / "envs" / "swe" / "toolbox"
 
 SMALL_LIMITS = SandboxConfig(
     cpu_seconds=3, wall_seconds=20, memory_mb=256, processes=32, file_size_mb=1, tmp_mb=8, output_kb=64
 )
-
-
-def require_bwrap() -> None:
-    if bwrap_path() is not None:
-        return
-    message = "bubblewrap (bwrap) is not installed: run `make install` as root or `apt-get install -y bubblewrap`"
-    if os.environ.get("ASYMPTOTE_ALLOW_NO_BWRAP") == "1":
-        pytest.skip(message)
-    pytest.fail(message)
 
 
 @pytest.fixture(scope="session")

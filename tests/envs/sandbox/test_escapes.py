@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from envs.sandbox.bwrap import uid_pids
+from tests.conftest import loopback_server
 
 PY = sys.executable
 
@@ -93,31 +94,7 @@ def test_huge_file_is_cut_at_the_file_size_limit(sandbox):
 
 
 def test_network_connection_to_the_hosts_loopback_fails(sandbox):
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    accepted = []
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                accepted.append(conn)
-                conn.close()
-            except socket.timeout:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        # the host itself can reach the server (so the test would notice a reachable one)
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            pass
-        time.sleep(0.3)
-        assert len(accepted) == 1
+    with loopback_server() as (port, accepted):  # the host itself reaches it (so the test would notice)
         probe = f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('CONNECTED')\n" \
                 f"except OSError as e:\n    print('refused:', e)"
         result = sandbox.run([PY, "-c", probe])
@@ -125,10 +102,6 @@ def test_network_connection_to_the_hosts_loopback_fails(sandbox):
         assert "refused" in result.stdout
         time.sleep(0.3)
         assert len(accepted) == 1  # the sandbox's attempt never arrived
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
 
 
 def test_writing_outside_the_workspace_fails(sandbox, tmp_path):

@@ -1,0 +1,318 @@
+"""Generative rewards: an LLM judges a completion.
+
+Two backends serve the judge model:
+- http: an OpenAI-compatible endpoint (vLLM, SGLang, TGI, llama.cpp server, OpenAI) at `url`
+  (e.g. http://127.0.0.1:8000/v1), called with timeouts, retries with exponential backoff on
+  connection errors, 429 and 5xx, and an in-memory cache keyed by the request;
+- hf: a local Hugging Face model directory at `url` (`hf` engine, in-process; for small judges
+  and tests).
+
+Templates:
+- verdict: "is the response correct? yes or no". Where log-probs are available (hf always; http
+  when the server returns top_logprobs) the score is P(yes) / (P(yes) + P(no)) of the first token,
+  else 1/0 from the text;
+- score: a 1-10 rating, scored (s - 1) / 9;
+- pairwise: the response against the reference answer (prompt.answer), shown in both orders
+  (half the samples each, against position bias); 1 if the response wins, 0 if it loses, 0.5 tie.
+
+Each of `samples` judge outputs is parsed; unparseable ones are dropped and counted in
+JUDGE_STATS; `aggregate` is the mean of the parsed scores or a majority vote (score >= 0.5). If no
+output parses the reward raises, which compute_rewards logs and counts as a zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Annotated, Literal, Protocol
+
+from pydantic import Field
+
+from envs.base import Prompt
+from rewards.outcomes import Outcomes
+
+JUDGE_STATS = Outcomes()
+"""requests (to a backend), cache_hits, samples (judge outputs read), unparseable."""
+
+
+TEMPLATES = {
+    "verdict": (
+        "You are grading a response to a task.\n\nTask:\n{question}\n\n{reference}Response:\n{response}\n\n"
+        "{criteria}Is the response correct? Answer with one word, yes or no."
+    ),
+    "score": (
+        "You are grading a response to a task.\n\nTask:\n{question}\n\n{reference}Response:\n{response}\n\n"
+        "{criteria}Rate the response from 1 (worst) to 10 (best). Answer with the number only."
+    ),
+    "pairwise": (
+        "Two responses to one task.\n\nTask:\n{question}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
+        "{criteria}Which response is better? Answer with one letter, A or B (or 'tie')."
+    ),
+}
+
+
+class JudgeError(RuntimeError):
+    """A judge that could not be asked (unreachable, refused) or whose every output failed to parse."""
+
+
+@dataclass(frozen=True)
+class JudgeOutput:
+    text: str
+    label_logprobs: dict[str, float] | None = None
+    """Log-prob of each asked-for label as the first token (-inf if not among the top ones); None
+    when the backend gave no log-probs."""
+
+
+class JudgeClient(Protocol):
+    def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
+                 max_tokens: int = 16) -> list[JudgeOutput]: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------------
+
+
+class HTTPJudge:
+    """An OpenAI-compatible chat completions endpoint."""
+
+    def __init__(self, url: str, model: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
+                 api_key: str | None = None, cache_size: int = 10000):
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"judge url {url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+        self.url = url.rstrip("/") + "/chat/completions"
+        self.model, self.timeout, self.retries, self.backoff, self.api_key = model, timeout, retries, backoff, api_key
+        self._cache: OrderedDict[str, list[JudgeOutput]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
+                 max_tokens: int = 16) -> list[JudgeOutput]:
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
+                "temperature": temperature, "max_tokens": max_tokens}
+        if labels:
+            body.update(logprobs=True, top_logprobs=5)
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            if key in self._cache:
+                JUDGE_STATS.add("cache_hits")
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        data = self._post(body)
+        try:
+            outputs = [self._parse_choice(c, labels) for c in data["choices"]]
+        except (KeyError, TypeError, IndexError) as e:
+            raise JudgeError(f"judge endpoint {self.url} answered without OpenAI-format choices ({e!r}): "
+                             f"{json.dumps(data)[:300]}") from None
+        with self._lock:
+            self._cache[key] = outputs
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return outputs
+
+    def _post(self, body: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            JUDGE_STATS.add("requests")
+            request = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as e:
+                detail = e.read()[:300].decode(errors="replace")
+                last = f"HTTP {e.code}: {detail}"
+                if e.code != 429 and e.code < 500:  # the request itself is wrong: retrying will not help
+                    raise JudgeError(f"judge endpoint {self.url} refused the request ({last})") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except json.JSONDecodeError as e:
+                last = f"not JSON ({e})"
+        raise JudgeError(f"judge endpoint {self.url} unreachable after {self.retries + 1} attempts: {last}")
+
+    @staticmethod
+    def _parse_choice(choice: dict, labels: tuple[str, ...]) -> JudgeOutput:
+        text = choice["message"]["content"] or ""
+        lp = (choice.get("logprobs") or {}).get("content") if labels else None
+        if not lp:
+            return JudgeOutput(text)
+        top = lp[0].get("top_logprobs") or [{"token": lp[0]["token"], "logprob": lp[0]["logprob"]}]
+        return JudgeOutput(text, _label_logprobs({t["token"]: t["logprob"] for t in top}, labels))
+
+
+class HFJudge:
+    """A local Hugging Face model (rl/models.py), generating through the hf engine."""
+
+    def __init__(self, path: str):
+        from rl.models import load_model, load_tokenizer
+        from rl.rollout.hf import HFEngine
+
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_model(path)
+        self.model.eval()
+        self.engine = HFEngine(self.model, self.tokenizer)
+
+    def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
+                 max_tokens: int = 16) -> list[JudgeOutput]:
+        import torch
+
+        from rl.models import render_prompt
+        from rl.rollout.base import SamplingParams
+
+        JUDGE_STATS.add("requests")
+        ids = render_prompt(self.tokenizer, [{"role": "user", "content": prompt}])
+        # the hf engine always samples; temperature 0 (greedy) is approximated by a very low one
+        params = SamplingParams(n=n, max_new_tokens=max_tokens, temperature=max(temperature, 1e-4))
+        texts = [c.text for c in self.engine.generate([ids], params)[0]]
+        label_lp = None
+        if labels:
+            with torch.no_grad():
+                logits = self.model(torch.tensor([ids])).logits[0, -1].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            first: dict[str, float] = {}
+            for label in labels:
+                for variant in (label, label.capitalize(), " " + label, " " + label.capitalize()):
+                    tok = self.tokenizer.encode(variant, add_special_tokens=False)
+                    if tok:
+                        first[variant] = float(logprobs[tok[0]])
+            label_lp = _label_logprobs(first, labels)
+        return [JudgeOutput(t, label_lp) for t in texts]
+
+
+def _label_logprobs(token_logprobs: dict[str, float], labels: tuple[str, ...]) -> dict[str, float]:
+    """Per label, the log of the summed probability of first tokens that spell it (case and
+    surrounding space ignored); -inf when none does."""
+    out = {}
+    for label in labels:
+        ps = [math.exp(lp) for tok, lp in token_logprobs.items() if tok.strip().lower() == label]
+        out[label] = math.log(sum(ps)) if ps and sum(ps) > 0 else -math.inf
+    return out
+
+
+_clients: dict[tuple, JudgeClient] = {}
+_clients_lock = threading.Lock()
+
+
+def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3) -> JudgeClient:
+    """One client per (backend, url, model, limits), kept for the process's life."""
+    key = (backend, url, model, timeout, retries)
+    with _clients_lock:
+        if key not in _clients:
+            if backend == "http":
+                import os
+
+                _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries,
+                                          api_key=os.environ.get("ASYMPTOTE_JUDGE_API_KEY"))
+            elif backend == "hf":
+                _clients[key] = HFJudge(url)
+            else:
+                raise ValueError(f"unknown judge backend '{backend}'; allowed: http, hf")
+        return _clients[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing and scoring
+# --------------------------------------------------------------------------------------------
+
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_SCORE = re.compile(r"(?<![\d.])(10|[1-9])(?:\s*/\s*10)?(?![\d.])")
+_AB = re.compile(r"\b(A|B|tie)\b", re.IGNORECASE)
+
+
+def parse_verdict(out: JudgeOutput) -> float | None:
+    """P(yes) from the label log-probs when they hold yes or no, else 1/0 from the first yes/no of
+    the text, else None."""
+    lp = out.label_logprobs
+    if lp and (math.isfinite(lp.get("yes", -math.inf)) or math.isfinite(lp.get("no", -math.inf))):
+        y, n = math.exp(lp.get("yes", -math.inf)), math.exp(lp.get("no", -math.inf))
+        return y / (y + n)
+    m = _YES_NO.search(out.text)
+    return None if m is None else float(m.group(1).lower() == "yes")
+
+
+def parse_score(out: JudgeOutput) -> float | None:
+    """The first standalone integer 1-10 of the text (also "7/10"), as (s - 1) / 9; else None."""
+    m = _SCORE.search(out.text)
+    return None if m is None else (int(m.group(1)) - 1) / 9
+
+
+def parse_preference(out: JudgeOutput) -> str | None:
+    """'A', 'B' or 'tie' (the first one the text names), else None."""
+    m = _AB.search(out.text.strip())
+    if m is None:
+        return None
+    return m.group(1).lower() if m.group(1).lower() == "tie" else m.group(1).upper()
+
+
+def aggregate_scores(scores: list[float], how: str) -> float:
+    if how == "mean":
+        return sum(scores) / len(scores)
+    if how == "vote":
+        yes = sum(s >= 0.5 for s in scores)
+        no = len(scores) - yes
+        return 1.0 if yes > no else 0.0 if no > yes else 0.5
+    raise ValueError(f"unknown aggregate '{how}'; allowed: mean, vote")
+
+
+def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf"] = "http",
+              url: str = "http://127.0.0.1:8000/v1", model: str = "judge",
+              template: Literal["verdict", "score", "pairwise"] = "verdict",
+              samples: Annotated[int, Field(ge=1)] = 1, aggregate: Literal["mean", "vote"] = "mean",
+              temperature: Annotated[float, Field(ge=0.0)] = 0.0, max_tokens: Annotated[int, Field(ge=1)] = 16,
+              criteria: str = "", use_reference: bool = True,
+              timeout_seconds: Annotated[float, Field(gt=0.0)] = 30.0,
+              retries: Annotated[int, Field(ge=0)] = 3) -> float:
+    """An LLM judge's score in [0, 1] (see the module docstring for templates and backends): url is
+    the endpoint's base URL (http) or a model directory (hf); criteria is added to the question
+    (e.g. 'Judge only the final answer.'); use_reference shows prompt.answer as the reference
+    (verdict, score; pairwise always compares against it)."""
+    client = judge_client(backend, url, model, timeout_seconds, retries)
+    question = prompt.messages[-1]["content"] if prompt.messages else ""
+    crit = f"{criteria.strip()}\n" if criteria.strip() else ""
+    if template == "pairwise":
+        if not prompt.answer:
+            raise ValueError(f"pairwise judging compares against the reference answer; prompt {prompt.id} has none")
+        first = (samples + 1) // 2
+        scores = []
+        texts = []
+        for n, completion_is_a in ((first, True), (samples - first, False)):
+            if n == 0:
+                continue
+            a, b = (completion, prompt.answer) if completion_is_a else (prompt.answer, completion)
+            text = TEMPLATES["pairwise"].replace("{criteria}", crit).replace("{question}", question)
+            text = text.replace("{a}", a).replace("{b}", b)
+            for out in client.complete(text, n, temperature=temperature, max_tokens=max_tokens):
+                texts.append(out.text)
+                pref = parse_preference(out)
+                if pref is not None:
+                    scores.append(0.5 if pref == "tie" else float((pref == "A") == completion_is_a))
+    else:
+        reference = f"Reference answer:\n{prompt.answer}\n\n" if use_reference and prompt.answer else ""
+        text = TEMPLATES[template].replace("{criteria}", crit).replace("{question}", question)
+        text = text.replace("{reference}", reference).replace("{response}", completion)
+        labels = ("yes", "no") if template == "verdict" else ()
+        outs = client.complete(text, samples, labels=labels, temperature=temperature, max_tokens=max_tokens)
+        texts = [o.text for o in outs]
+        parse = parse_verdict if template == "verdict" else parse_score
+        scores = [s for s in (parse(o) for o in outs) if s is not None]
+    JUDGE_STATS.add("samples", len(texts))
+    JUDGE_STATS.add("unparseable", len(texts) - len(scores))
+    if not scores:
+        raise JudgeError(f"none of the judge's {len(texts)} outputs parses as a {template} answer; first: "
+                         f"{(texts[0] if texts else '')[:200]!r}")
+    return aggregate_scores(scores, aggregate)
+
+
+llm_judge.stats = JUDGE_STATS  # type: ignore[attr-defined]  (compute_rewards logs the batch's counts)
