@@ -89,11 +89,61 @@ class ModelConfig(_Config):
     §3.1 and ScaleRL §3.2 (TRL's cast_lm_head_to_fp32). Matters for bfloat16/float16 models."""
 
 
+class VLLMConfig(_Config):
+    """vLLM's own settings, for the `vllm` and `vllm-server` engines (rl/rollout/vllm.py)."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """auto: the model's dtype (model.dtype). The trainer computes its log-probs in model.dtype, so
+    keep them equal unless you mean to measure the mismatch."""
+    gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    """Fraction of GPU memory vLLM may take (weights + KV cache). Colocated with training on one GPU,
+    leave room for the trainer (TRL's colocate default is 0.3). Ignored on CPU (kv_cache_gb)."""
+    kv_cache_gb: int = Field(1, ge=1)
+    """CPU only: GiB of RAM for the KV cache (vLLM's VLLM_CPU_KVCACHE_SPACE)."""
+    enforce_eager: bool = True
+    """No CUDA graphs: faster startup, slower decoding; set false for long GPU runs."""
+    max_model_len: int = Field(1024, ge=16)
+    """Prompt + completion tokens per sequence."""
+    max_num_seqs: int = Field(256, ge=1)
+    """Sequences decoded together."""
+    sleep: bool = False
+    """GPU, colocated, synchronous only: free the KV cache and offload the weights while the trainer
+    trains (vLLM's sleep mode, level 1), wake for generation. Ignored on CPU."""
+    bucket_mb: float = Field(256.0, gt=0.0)
+    """Weights are pushed to the engine in buckets of about this many MB, not one tensor at a time."""
+
+
+class ServerConfig(_Config):
+    """The `vllm-server` engine's servers (rl/rollout/vllm_server.py)."""
+
+    urls: list[str] = []
+    """Attach to these running servers (http://127.0.0.1:PORT, started with
+    `python -m rl.rollout.vllm_server`). Empty: the trainer launches `num_servers` itself."""
+    num_servers: int = Field(1, ge=1)
+    """Servers the trainer launches on 127.0.0.1 when `urls` is empty."""
+    port: int = Field(0, ge=0, le=65535)
+    """First port of the launched servers (0: free ports chosen by the OS)."""
+    timeout_s: float = Field(600.0, gt=0.0)
+    """Seconds a generate or weight-update request may take before it counts as failed."""
+    retries: int = Field(2, ge=0)
+    """Retries of a failed request (a connection error or timeout), with backoff, before the run
+    stops with an error naming the server."""
+    startup_timeout_s: float = Field(300.0, gt=0.0)
+    """Seconds to wait for a launched server's /health to answer."""
+    weight_transport: Literal["http", "nccl"] = "http"
+    """How weights reach the servers. http: buckets of tensors (safetensors bytes) POSTed to every
+    server (works on CPU, and on GPU over loopback). nccl: a NCCL broadcast from the trainer's
+    GPU to every server's GPU (TRL's vllm-serve route; needs CUDA; untested in CI)."""
+
+
 class EngineConfig(_Config):
     """The rollout engine and how it samples."""
 
-    name: Literal["hf"] = "hf"
-    """hf: transformers' generate on the training model itself (CPU or GPU)."""
+    name: Literal["hf", "vllm", "vllm-server"] = "hf"
+    """hf: transformers' generate on the training model itself (CPU or GPU). vllm: a vLLM engine in
+    the training process, weights synced in memory after each step. vllm-server: vLLM server
+    processes (launched on 127.0.0.1 or attached by URL), weights pushed to all after each step.
+    The vLLM engines need `pip install -e '.[vllm]'` (docs/engines.md)."""
     max_new_tokens: int = Field(64, ge=1)
     """Completion budget in tokens; a completion that reaches it finishes with reason 'length'."""
     temperature: float = Field(1.0, gt=0.0)
@@ -106,6 +156,22 @@ class EngineConfig(_Config):
     """0 disables top-k."""
     batch_size: int = Field(256, ge=1)
     """Sequences per generate call (prompts × samples); bounds generation memory."""
+    vllm: VLLMConfig = VLLMConfig()
+    server: ServerConfig = ServerConfig()
+
+
+class AsyncConfig(_Config):
+    """PipelineRL-style asynchronous RL: the engine keeps generating while the trainer updates
+    (rl/async_sampler.py). Needs a vllm engine and algorithm.tis (the engine's tokens come from
+    older weights, corrected by truncated importance sampling)."""
+
+    max_off_policy_steps: int = Field(0, ge=0)
+    """k: no token trained on was sampled more than k optimizer steps before the update that uses
+    it; older groups are dropped (counted in train/async/dropped_groups). 0 is the synchronous
+    trainer. With train.mini_batches × train.epochs = M steps per iteration, a batch generated during
+    the previous update is M steps old, so k must be at least M."""
+    queue_size: int = Field(1, ge=1)
+    """Finished rollout batches the generator may hold ahead of the trainer."""
 
 
 class AlgorithmConfig(_Config):
@@ -257,6 +323,34 @@ class Recipe(_Config):
     eval: EvalConfig = EvalConfig()
     logging: LoggingConfig = LoggingConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    async_: AsyncConfig = Field(AsyncConfig(), alias="async")
+    """The YAML key is `async` (a Python keyword)."""
+
+    @model_validator(mode="after")
+    def _async_is_consistent(self) -> "Recipe":
+        k = self.async_.max_off_policy_steps
+        if k == 0:
+            return self
+        steps = self.train.mini_batches * self.train.epochs
+        if self.engine.name == "hf":
+            raise ValueError(
+                f"async.max_off_policy_steps={k} needs engine.name vllm or vllm-server: the hf engine samples "
+                "from the training model itself, which cannot generate while it trains (use 0 with hf)"
+            )
+        if k < steps:
+            raise ValueError(
+                f"async.max_off_policy_steps ({k}) must be at least train.mini_batches * train.epochs ({steps}): "
+                "a batch generated during one update is that many optimizer steps old when it is trained on"
+            )
+        if self.algorithm.tis is None:
+            raise ValueError(
+                f"async.max_off_policy_steps={k} needs algorithm.tis (e.g. algorithm.tis: {{cap: 2.0}}): "
+                "the engine's tokens come from older weights, corrected by truncated importance sampling"
+            )
+        if self.algorithm.no_positive_resampling is not None:
+            raise ValueError("async.max_off_policy_steps > 0 does not support algorithm.no_positive_resampling "
+                             "(its pass rates would lag the generator); use 0 or remove it")
+        return self
 
     @model_validator(mode="after")
     def _length_fits_budget(self) -> "Recipe":
@@ -402,7 +496,7 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
             members, union = tagged, False
             continue
         keys.append(str(part))
-        field = members[0].model_fields.get(part) if len(members) == 1 and isinstance(part, str) else None
+        field = _fields(members[0]).get(part) if len(members) == 1 and isinstance(part, str) else None
         members = _union_members(field.annotation) if field is not None else []
         union = field is not None and field.discriminator is not None
     return keys, members[0] if len(members) == 1 and not union else None
@@ -413,11 +507,16 @@ def _field_at(keys: list[str]):
     members: list[type[BaseModel]] = [Recipe]
     field = None
     for key in keys:
-        field = members[0].model_fields.get(key) if len(members) == 1 else None
+        field = _fields(members[0]).get(key) if len(members) == 1 else None
         if field is None:
             return None
         members = _union_members(field.annotation)
     return field
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A config class's fields by the key a recipe writes (its alias, e.g. `async`, else its name)."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
 
 
 def _union_members(tp: Any) -> list[type[BaseModel]]:
@@ -448,7 +547,7 @@ def _format_errors(err: ValidationError, sources: dict, main: str) -> str:
                 break
         if e["type"] == "extra_forbidden":
             _, parent = _walk(loc[:-1])
-            allowed = ", ".join(parent.model_fields) if parent is not None else "?"
+            allowed = ", ".join(_fields(parent)) if parent is not None else "?"
             msg = f"unknown key '{loc[-1]}'; allowed keys here: {allowed}"
         elif e["type"] == "missing":
             msg = "required key is missing"
@@ -487,4 +586,4 @@ def recipe_from_dict(data: dict, sources: dict | None = None, source: str = "<re
 
 def dump_recipe(recipe: Recipe) -> str:
     """The fully resolved recipe as YAML (written to the run directory)."""
-    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(recipe.model_dump(mode="json", by_alias=True), sort_keys=False)

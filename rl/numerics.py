@@ -37,5 +37,6 @@ def tis_weights(trainer_logp: torch.Tensor, engine_logp: torch.Tensor, mask: tor
     metrics = {
         "tis/weight_mean": ((w * mask).sum() / n).item(),
         "tis/capped_frac": (((ratio > cfg.cap) & (mask > 0)).float().sum() / n).item(),
+        "tis/ratio_mean": ((ratio * mask).sum() / n).item(),
     }
     return w, metrics

@@ -16,6 +16,10 @@
         7. optimizer    mini_batches optimizer steps per epoch, epochs passes, gradient accumulation
         8. weight sync, eval, log, checkpoint
 
+With async.max_off_policy_steps = k > 0 (PipelineRL), steps 1-3 run in a background thread
+(rl/async_sampler.py) while 4-7 run here; the weight sync of step 8 lands in the engine between
+decoding steps, and groups more than k optimizer steps stale are dropped (counted).
+
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
 so one CPU process is the same code as many GPU processes. Components' resumable state (NPR's pass
 rates, the adaptive entropy coefficient) lives in TrainerState.extra.
@@ -40,6 +44,7 @@ from analysis.live import LivePredictor
 from envs import make_env
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rl.advantages import ADVANTAGES, gae, token_rewards
+from rl.async_sampler import AsyncSampler
 from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
@@ -50,9 +55,9 @@ from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
+from rl.rollout import make_engine
 from rl.rollout.base import SamplingParams
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
-from rl.rollout.hf import HFEngine
 from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
 
@@ -102,8 +107,9 @@ class Trainer:
             self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
                                  self.policy.config.hidden_size, self.accelerator)
 
-        self.engine = HFEngine(self.policy, self.tokenizer, batch_size=recipe.engine.batch_size)
+        self.engine = make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
+        self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
         self.verifiable = _verifiable_reward(recipe.reward)
@@ -154,8 +160,8 @@ class Trainer:
 
         # 1-3. Prompts, rollouts, rewards (rl/sampling.py: with No-Positive-Resampling's curriculum,
         #      a thinking budget, DAPO's overlong shaping and dynamic sampling, which repeats 1-3)
-        rollouts = self.sampler.sample(self.state, timings)
-        metrics = rollout_metrics(rollouts, self.state.step, r.reward.verifiable, algo.group_size)
+        rollouts, async_metrics = self._sample(timings)
+        metrics = rollout_metrics(rollouts, self.state.step, r.reward.verifiable, algo.group_size) | async_metrics
         if algo.no_positive_resampling is not None:  # the curriculum learns from everything sampled
             metrics |= self.sampler.record_pass_rates(self.state, rollouts)
         batch = make_batch(*rollouts.training_groups())
@@ -178,7 +184,8 @@ class Trainer:
         with timer(timings, "update"):
             metrics |= self.update(batch)
 
-        # 8. Weight sync (the hf engine samples from the training model itself: nothing to copy)
+        # 8. Weight sync (the hf engine samples from the training model itself: nothing to copy;
+        #    vllm engines load the new weights in buckets, in memory or over the wire)
         with timer(timings, "sync"):
             self.engine.update_weights(self.policy, self.state.step)
 
@@ -187,8 +194,10 @@ class Trainer:
         # reference log-probs, values); compute/tokens counts the tokens the policy sampled
         self.state.iteration += 1
         elapsed = time.perf_counter() - start
-        completion_tokens = int(metrics.pop("train/response_length/sum"))
-        self.state.tokens += int(metrics.pop("train/generated_tokens/sum"))  # not a multi-turn env's observations
+        # an async batch dropped whole for staleness (train/async/skipped_tokens) was generated all the same
+        skipped = metrics.get("train/async/skipped_tokens", 0)
+        completion_tokens = int(metrics.pop("train/response_length/sum") + skipped)
+        self.state.tokens += int(metrics.pop("train/generated_tokens/sum") + skipped)  # not a multi-turn env's observations
         self.state.flops += self.n_params * (
             2.0 * completion_tokens + 6.0 * metrics["train/trained_tokens"] + 2.0 * metrics["train/forward_tokens"]
         )
@@ -196,6 +205,20 @@ class Trainer:
         metrics |= {f"train/time/{k}": v for k, v in timings.items()} | {"train/time/iteration": elapsed}
         self._log_samples(rollouts)
         return self._counters() | metrics
+
+    def _sample(self, timings: dict[str, float]) -> tuple[Rollouts, dict[str, float]]:
+        """Steps 1-3: synchronously (async.max_off_policy_steps 0), or the next batch of the
+        asynchronous sampler (rl/async_sampler.py), started here at the first iteration, groups more
+        than k steps stale dropped and counted. Its generation and reward times overlap training."""
+        k = self.recipe.async_.max_off_policy_steps
+        if k == 0:
+            return self.sampler.sample(self.state, timings), {}
+        if self.async_sampler is None:
+            self.async_sampler = AsyncSampler(self.sampler, self.state.data_position, k, self.recipe.async_.queue_size)
+        rollouts, metrics, produced = self.async_sampler.next(self.state)
+        for name, seconds in produced.items():
+            timings[name] = timings.get(name, 0.0) + seconds
+        return rollouts, metrics
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """Steps 6-7: the policy loss on the batch, mini_batches optimizer steps per epoch."""
@@ -454,6 +477,8 @@ class Trainer:
         tmp.rename(final)
 
     def close(self) -> None:
+        if self.async_sampler is not None:
+            self.async_sampler.close()
         self.logger.close()
         self.engine.close()
         self.env.close()

@@ -19,6 +19,14 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def hf_model(tiny_model_dir):
+    """The tiny model, loaded once per test module (engine tests train it and sync engines to it)."""
+    from rl.models import load_model
+
+    return load_model(tiny_model_dir)
+
+
 # ------------------------------------------------------------------------------------------------
 # SWE: a few generated pocketlib tasks, validated in a real bubblewrap sandbox once per session
 # ------------------------------------------------------------------------------------------------

@@ -32,8 +32,10 @@ class Completion:
     token_ids: list[int]
     """Sampled tokens, including the end-of-sequence token when the completion stopped on it."""
     logprobs: list[float]
-    """The engine's log-prob of each sampled token under the temperature-scaled distribution (before
-    top-p/top-k truncation), i.e. the distribution the trainer computes."""
+    """The engine's log-prob of each sampled token under the temperature-scaled distribution, i.e.
+    the distribution the trainer computes. With top-p/top-k truncation on, the hf engine reports the
+    untruncated distribution and the vllm engines the truncated one they sampled from
+    (docs/engines.md)."""
     finish_reason: Literal["stop", "length"]
     text: str
     """The decoded completion without special tokens."""

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from launch.cli import main
 from rl.config import RecipeError, dump_recipe, load_recipe, recipe_from_dict
@@ -201,3 +202,16 @@ def test_tiny_variants_run_their_baselines_algorithm(name):
     assert (tiny.algorithm.length.overlong_buffer is None) == (real.algorithm.length.overlong_buffer is None)
     assert (tiny.algorithm.length.thinking_budget is None) == (real.algorithm.length.thinking_budget is None)
     assert (tiny.train.epochs * tiny.train.mini_batches > 1) == (real.train.epochs * real.train.mini_batches > 1)
+
+
+def test_async_combinations_fail_with_what_is_needed(base):
+    assert "needs engine.name vllm or vllm-server" in _error(base, ["async.max_off_policy_steps=1"])
+    assert "needs algorithm.tis" in _error(base, ["engine.name=vllm", "async.max_off_policy_steps=1"])
+    msg = _error(base, ["engine.name=vllm", "async.max_off_policy_steps=1", "algorithm.tis.cap=2", "train.mini_batches=2",
+                        "train.prompts_per_iteration=4"])
+    assert "async.max_off_policy_steps (1) must be at least train.mini_batches * train.epochs (2)" in msg
+    assert "allowed keys here: max_off_policy_steps, queue_size" in _error(base, ["async.k=1"])
+    assert "Input should be 'hf', 'vllm' or 'vllm-server'" in _error(base, ["engine.name=sglang"])
+    r = load_recipe(base, ["engine.name=vllm", "async.max_off_policy_steps=1", "algorithm.tis.cap=2"])
+    assert r.async_.max_off_policy_steps == 1
+    assert yaml.safe_load(dump_recipe(r))["async"]["max_off_policy_steps"] == 1  # written back under `async`

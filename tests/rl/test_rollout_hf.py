@@ -7,6 +7,7 @@ from rl.batch import sequence_logprobs
 from rl.models import load_model, load_tokenizer, render_prompt
 from rl.rollout.base import SamplingParams
 from rl.rollout.hf import HFEngine
+from tests.rl.engine_contract import check_completions
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +22,8 @@ def _prompts(tok):
 
 def test_n_samples_per_prompt_and_finish_reasons(engine):
     prompts = _prompts(engine.tokenizer)
-    groups = engine.generate(prompts, SamplingParams(n=4, max_new_tokens=6))
-    assert [len(g) for g in groups] == [4, 4, 4]  # batch_size 5 splits the 12 rows; order is kept
-    for p, g in zip(prompts, groups):
-        for c in g:
-            assert c.prompt_ids == p
-            assert len(c.logprobs) == len(c.token_ids) == len(c.policy_versions)
-            eos_at = [i for i, t in enumerate(c.token_ids) if t in engine.eos_ids]
-            if c.finish_reason == "stop":
-                assert eos_at == [len(c.token_ids) - 1]
-            else:
-                assert eos_at == [] and len(c.token_ids) == 6
-            assert c.text == engine.tokenizer.decode(c.token_ids, skip_special_tokens=True)
+    groups = engine.generate(prompts, SamplingParams(n=4, max_new_tokens=6))  # batch_size 5 splits the 12 rows
+    check_completions(groups, prompts, 4, 6, engine.eos_ids, engine.tokenizer)
 
 
 def test_stop_on_eos(engine):
