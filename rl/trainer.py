@@ -17,7 +17,9 @@
         8. weight sync, eval, log, checkpoint
 
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
-so one CPU process is the same code as many GPU processes. Components' resumable state (NPR's pass
+so one CPU process is the same code as many GPU processes: with N processes (DDP, DeepSpeed ZeRO-2/3,
+FSDP; rl/distributed.py) rollouts are sharded over the ranks and gathered, every rank holds the whole
+batch for steps 3-5, and each mini-batch's sequences are split over the ranks for steps 6-7. Components' resumable state (NPR's pass
 rates, the adaptive entropy coefficient) lives in TrainerState.extra.
 """
 
@@ -31,8 +33,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -44,6 +45,7 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
+from rl.distributed import ShardedEngine, check_world_size, is_zero3, make_accelerator, rank_micro_batches, reduce_metrics
 from rl.filters import zero_variance
 from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
@@ -63,13 +65,17 @@ class Trainer:
     def __init__(self, recipe: Recipe, resume: bool = False):
         self.recipe = recipe
         self.run_dir = recipe.run_dir
-        self.accelerator = Accelerator()
+        self.accelerator = acc = make_accelerator(recipe)
+        self.main = acc.is_main_process
+        check_world_size(recipe, acc.num_processes)
         fresh_start = self._prepare_run_dir(resume)
-        for message in recipe_warnings(recipe):
-            warnings.warn(message, stacklevel=2)
+        if self.main:
+            for message in recipe_warnings(recipe):
+                warnings.warn(message, stacklevel=2)
 
         self.env = make_env(recipe.env, recipe.seed)
-        start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress)
+        with acc.main_process_first():  # the warm start trains once; the other ranks read its cache
+            start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress and self.main)
         # seeded after the warm start, which only runs when its cache is cold: a run must not
         # depend on whether it trained the warm start itself
         set_seed(recipe.seed)
@@ -91,11 +97,11 @@ class Trainer:
         self.scheduler = get_scheduler(
             SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
         )
+        self.n_params = non_embedding_params(model)  # before ZeRO-3 partitions the parameters
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
         self.accelerator.register_for_checkpointing(self.scheduler)
         self.policy = self.accelerator.unwrap_model(self.model)
-        self.n_params = non_embedding_params(self.policy)
         # prepared after the policy, always in this order: checkpoints restore by position
         self.critic = None
         if recipe.algorithm.critic is not None:
@@ -103,6 +109,8 @@ class Trainer:
                                  self.policy.config.hidden_size, self.accelerator)
 
         self.engine = HFEngine(self.policy, self.tokenizer, batch_size=recipe.engine.batch_size)
+        if acc.num_processes > 1 or is_zero3(acc):  # generate on every rank, gather the completions
+            self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
@@ -114,7 +122,7 @@ class Trainer:
         if not fresh_start:
             self._resume()
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
-        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start)
+        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else _NoLogger()
 
     # ----------------------------------------------------------------------------------------
     # The loop
@@ -122,7 +130,7 @@ class Trainer:
 
     def fit(self) -> Path:
         r = self.recipe
-        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name, disable=not r.logging.progress)
+        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name, disable=not (r.logging.progress and self.main))
         try:
             if self.state.iteration == 0 and r.eval.at_start:
                 self._log(self._counters() | self.evaluate(), bar)
@@ -216,22 +224,27 @@ class Trainer:
                 weights = aggregation_weights(mb.mask, mb.group_ids, algo.aggregation, r.engine.max_new_tokens)
                 value_weights = mb.mask / mb.mask.sum().clamp(min=1)  # the critic's loss: token mean
                 selected = self._cov_prepass(mb, stats)  # Clip-Cov/KL-Cov over the whole mini-batch
-                chunks = list(torch.split(torch.arange(len(mb)), r.train.micro_batch_size))
+                # this rank's share of the mini-batch, in as many micro-batches as every other rank's
+                acc = self.accelerator
+                chunks = rank_micro_batches(len(mb), acc.process_index, acc.num_processes, r.train.micro_batch_size)
                 lr = self.scheduler.get_last_lr()[0]
                 for i, idx in enumerate(chunks):
                     t0 = time.perf_counter()
+                    empty = len(idx) == 0  # a rank whose share ran out still runs the collectives, weight 0
+                    idx = torch.zeros(1, dtype=torch.long) if empty else idx
                     micro = mb.select(idx)
                     width = micro.mask.shape[1]
                     ctx = LossContext(
                         generator=torch.Generator().manual_seed(r.seed * 1_000_003 + self.state.step * 1_009 + i),
                         selected=None if selected is None else selected[idx][:, :width],
                     )
-                    with self._no_sync(last=i == len(chunks) - 1):
-                        w = (weights[idx][:, :width], value_weights[idx][:, :width])
-                        loss = self._micro_loss(micro, w, ctx, alpha, stats, epoch == 0)
-                        self.accelerator.backward(loss)
+                    last = i == len(chunks) - 1
+                    with self._no_sync(last=last):
+                        w = (weights[idx][:, :width] * (not empty), value_weights[idx][:, :width] * (not empty))
+                        loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats, epoch == 0)
+                        self._backward(loss, last)
                     fwd_bwd_time += time.perf_counter() - t0
-                    trained_tokens += _tokens(micro) * (2 if self.critic and not self.critic.shares_trunk else 1)
+                trained_tokens += _tokens(mb) * (2 if self.critic and not self.critic.shares_trunk else 1)
                 t0 = time.perf_counter()
                 max_norm = r.optimizer.max_grad_norm or math.inf
                 grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), max_norm)
@@ -245,7 +258,7 @@ class Trainer:
                 stats.add("train/grad_norm", float(grad_norm))
                 stats.add("train/lr", lr)
 
-        out = stats.result(steps=r.train.epochs * r.train.mini_batches)
+        out = reduce_metrics(self.accelerator, stats).result(steps=r.train.epochs * r.train.mini_batches)
         # Cov(log π, A) over the batch's tokens, from the token means of log π, A and their product
         out["train/cov/logp_adv"] = out.pop("_cov/logp_adv") - out.pop("_cov/logp") * out.pop("_cov/adv")
         if algo.entropy.target is not None:  # Skywork-OR1's adaptive coefficient, for the next iteration
@@ -387,6 +400,17 @@ class Trainer:
             stats.add(f"train/{k}", v, mb.mask.sum().item())
         return selected
 
+    def _backward(self, loss: torch.Tensor, last: bool) -> None:
+        """Backward of one micro-batch. DeepSpeed is told which backward ends the mini-batch (its
+        reduction and its step, with clipping, happen there; optimizer.step() is then a no-op)."""
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            self.model.set_gradient_accumulation_boundary(last)
+            self.model.backward(loss)
+            if last:
+                self.model.step()
+        else:
+            self.accelerator.backward(loss)
+
     def _no_sync(self, last: bool):
         """Skip the gradient all-reduce on all but the last micro-batch of a mini-batch."""
         stack = contextlib.ExitStack()
@@ -423,13 +447,20 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool) -> bool:
-        """Create the run directory and write the resolved recipe; returns True for a fresh start."""
-        return prepare_run_dir(self.run_dir, dump_recipe(self.recipe), resume)
+        """Create the run directory and write the resolved recipe (the main process); returns True
+        for a fresh start."""
+        fresh = prepare_run_dir(self.run_dir, dump_recipe(self.recipe), resume) if self.main else None
+        self.accelerator.wait_for_everyone()
+        if fresh is None:
+            fresh = not (resume and latest_checkpoint(self.run_dir / "checkpoints") is not None)
+        return fresh
 
     def save_checkpoint(self) -> Path:
+        """Every rank writes its states (sharded ones under ZeRO/FSDP); the main process completes it."""
         return save_checkpoint(
             self.run_dir / "checkpoints", self.state,
             lambda path: self.accelerator.save_state(str(path)), self.recipe.checkpoint.keep_last,
+            main=self.main, barrier=self.accelerator.wait_for_everyone,
         )
 
     def _resume(self) -> None:
@@ -438,24 +469,37 @@ class Trainer:
         self.state = load_trainer_state(ckpt)
         # lines a killed run wrote after this checkpoint would otherwise appear twice
         keep = lambda rec: rec.get("iteration", 0) <= self.state.iteration  # noqa: E731
-        truncate_jsonl(self.run_dir / "metrics.jsonl", keep)
-        truncate_jsonl(self.run_dir / "samples.jsonl", lambda rec: rec.get("iteration", 0) < self.state.iteration)
+        if self.main:
+            truncate_jsonl(self.run_dir / "metrics.jsonl", keep)
+            truncate_jsonl(self.run_dir / "samples.jsonl", lambda rec: rec.get("iteration", 0) < self.state.iteration)
+        self.accelerator.wait_for_everyone()
         self.engine.update_weights(self.policy, self.state.step)
-        print(f"[asymptote] resumed from {ckpt} (iteration {self.state.iteration}, step {self.state.step})")
+        self.accelerator.print(f"[asymptote] resumed from {ckpt} (iteration {self.state.iteration}, step {self.state.step})")
 
     def _save_final_model(self) -> None:
         final = self.run_dir / "final_model"
         tmp = self.run_dir / ".tmp-final_model"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.accelerator.unwrap_model(self.model).save_pretrained(tmp)
-        self.tokenizer.save_pretrained(tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        state_dict = self.accelerator.get_state_dict(self.model)  # gathered from every rank under ZeRO-3/FSDP
+        if self.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.policy.save_pretrained(tmp, state_dict=state_dict)
+            self.tokenizer.save_pretrained(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+        self.accelerator.wait_for_everyone()
 
     def close(self) -> None:
         self.logger.close()
         self.engine.close()
         self.env.close()
+
+
+class _NoLogger:
+    """Ranks other than the main one write nothing."""
+
+    def log(self, metrics: dict) -> None: ...
+    def log_samples(self, records: list) -> None: ...
+    def close(self) -> None: ...
 
 
 def train(recipe: Recipe, resume: bool = False) -> Path:
