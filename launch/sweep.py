@@ -4,7 +4,8 @@ A grid file names a recipe, a group, overrides common to every run and the grid 
 cartesian product gives the runs (arms):
 
     recipe: tiny/grpo_math.yaml          # relative to the grid file
-    group: loss-x-agg                    # runs go to <runs_dir>/<group>/<run name>, wandb group <group>
+    group: loss-x-agg                    # runs go to <runs_dir>/<group>/<run name>; the seeds of an arm
+                                         # share the wandb group <group>__<arm> (pooled by compare)
     overrides: {train.iterations: 60}    # every run
     grid:                                # one run per combination
       algorithm.loss.name: [ppo_clip, cispo]
@@ -91,8 +92,10 @@ def load_grid(path: str | Path) -> Grid:
     for combo in itertools.product(*grid.values()):
         pairs = list(zip(grid, combo))
         name = "__".join(f"{_short(k)}-{_slug(v)}" for k, v in pairs)
+        # the wandb group is the arm without its seed: analysis pools a group's runs as seeds of one recipe
+        arm_group = "__".join([str(data["group"])] + [f"{_short(k)}-{_slug(v)}" for k, v in pairs if k != "seed"])
         overrides = common + [f"{k}={_yaml_value(v)}" for k, v in pairs] + [
-            f"name={name}", f"logging.runs_dir={runs_root}", f"logging.wandb.group={data['group']}"]
+            f"name={name}", f"logging.runs_dir={runs_root}", f"logging.wandb.group={arm_group}"]
         load_recipe(recipe, overrides)  # fail now, naming the arm's override, not halfway through the sweep
         arms.append(Arm(name, overrides, runs_root / name))
     if len({a.name for a in arms}) != len(arms):

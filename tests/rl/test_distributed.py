@@ -160,16 +160,24 @@ def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_di
 
 
 @pytest.mark.slow
-def test_sharded_rollouts_train_on_the_whole_global_batch(tmp_path, tiny_model_dir):
-    """Rollouts sharded over 2 ZeRO-2 ranks: each iteration still trains on 4 prompts x 4 completions
-    (the trained tokens of the global batch), and a resumed run continues from its checkpoint."""
+def test_local_launch_of_two_processes_with_sharded_rollouts(tmp_path, tiny_model_dir):
+    """`asymptote launch --scheduler local --gpus-per-node 2`: the job script runs torchrun with 2
+    ZeRO-2 processes whose rollouts are sharded; each iteration still trains on 4 prompts x 4
+    completions (the trained tokens of the global batch); a resumed run continues from its checkpoint."""
     recipe = _recipe_dict(tiny_model_dir, tmp_path) | {"name": "sharded"}
     recipe["distributed"] = {"strategy": "zero2", "rollouts": "sharded"}
     recipe["train"] |= {"iterations": 2}
     path = tmp_path / "sharded.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    torchrun(["-m", "launch.cli", "train", str(path)])
+    env = os.environ | {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = subprocess.run([sys.executable, "-m", "launch.cli", "launch", str(path), "--scheduler", "local",
+                          "--gpus-per-node", "2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     run = tmp_path / "runs" / "sharded"
+    assert "--nproc_per_node=2" in (run / "launch" / "job.sh").read_text()
+    (log,) = (run / "logs").glob("local-*.log")
+    assert "exit code 0" in out.stdout and log.stat().st_size > 0
+    assert yaml.safe_load((run / "recipe.yaml").read_text())["resources"]["gpus_per_node"] == 2
     lines = read_jsonl(run / "metrics.jsonl")
     samples = read_jsonl(run / "samples.jsonl")
     assert all(len(s["completions"]) == 4 for s in samples)
