@@ -70,6 +70,9 @@ def make_accelerator(recipe) -> Accelerator:
 
             kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
     elif d.strategy == "fsdp":
+        if cpu:  # accelerate turns FSDP on for accelerator backends only (MULTI_GPU, ...), never MULTI_CPU
+            raise ValueError("distributed.strategy 'fsdp' needs GPUs: accelerate enables FSDP only on accelerators; "
+                             "on CPU use 'ddp', 'zero2' or 'zero3' (DeepSpeed's CPU accelerator)")
         from accelerate.utils import FullyShardedDataParallelPlugin
 
         kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(

@@ -104,3 +104,10 @@ def test_local_sweep_runs_skips_finished_and_resumes_broken(tmp_path, tiny_model
     assert "resumed from" in new_log and "iter_0000001" in new_log
     assert [json.loads(ln)["iteration"] for ln in (broken / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
     assert (broken / "final_model" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes" / "grids").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_grids_load(path):
+    grid = load_grid(path)
+    assert len(grid.arms) == 8 or len(grid.arms) == 12
+    assert len({a.run_dir for a in grid.arms}) == len(grid.arms)

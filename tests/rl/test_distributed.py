@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from rl.config import RecipeError, load_recipe, recipe_from_dict
-from rl.distributed import check_world_size, deepspeed_config, rank_micro_batches, shard_bounds
+from rl.distributed import check_world_size, deepspeed_config, make_accelerator, rank_micro_batches, shard_bounds
 from rl.logger import read_jsonl
 from rl.trainer import train
 
@@ -60,6 +60,13 @@ def test_deepspeed_config_follows_the_recipe():
     c = deepspeed_config("zero2", "none", "float32", None)
     assert c["zero_optimization"]["stage"] == 2 and "offload_optimizer" not in c["zero_optimization"]
     assert c["gradient_clipping"] == 0.0 and not c["bf16"]["enabled"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU FSDP is available")
+def test_fsdp_on_cpu_is_refused_with_the_alternatives():
+    recipe = load_recipe(ROOT / "recipes" / "tiny" / "grpo.yaml", ["distributed.strategy=fsdp"])
+    with pytest.raises(ValueError, match="'fsdp' needs GPUs.*on CPU use 'ddp', 'zero2' or 'zero3'"):
+        make_accelerator(recipe)
 
 
 def test_recipe_rejects_strategy_and_topology_mistakes(tmp_path):
