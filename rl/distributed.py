@@ -49,6 +49,8 @@ def deepspeed_config(strategy: str, offload: str, dtype: str, max_grad_norm: flo
         "bf16": {"enabled": dtype == "bfloat16"},
         "fp16": {"enabled": dtype == "float16"},
         "zero_allow_untested_optimizer": True,  # torch's AdamW through accelerate
+        # offloaded states are stepped by torch's AdamW on the CPU (DeepSpeedCPUAdam would need a C++ build)
+        "zero_force_ds_cpu_optimizer": False,
         "steps_per_print": 10**9,
     }
 

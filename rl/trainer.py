@@ -386,8 +386,8 @@ class Trainer:
     def _cov_prepass(self, mb: RolloutBatch, stats: MetricAccumulator) -> torch.Tensor | None:
         """Clip-Cov/KL-Cov with scope "global": select the tokens over the whole mini-batch from the
         current policy's log-probs (one forward-only pass); None otherwise (the loss selects per
-        micro-batch). The trainer gives every rank the whole batch for now, so the mini-batch here
-        is the global one; once batches are sharded over ranks, gather the covariances here."""
+        micro-batch). Every rank holds the whole mini-batch here (it is split over ranks only for
+        the loss), so every rank selects the same tokens from the global statistics."""
         cfg = self.recipe.algorithm.loss
         if cfg.name not in COV_LOSSES or cfg.scope != "global":
             return None

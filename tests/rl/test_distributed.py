@@ -142,26 +142,29 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_dir):
     """The same global batch and seed on 1 process (DDP code path) and 2 processes with DDP, ZeRO-2
-    and ZeRO-3: the same rewards, losses and gradient norms each step, and the same final weights."""
+    (optimizer offloaded to CPU memory) and ZeRO-3: the same rewards, losses and gradient norms each
+    step, and the same final weights."""
     recipe = _recipe_dict(tiny_model_dir, tmp_path)
     one = train(recipe_from_dict(recipe))
     reference, ref_weights = _trajectory(one), _weights(one)
     assert len(reference) == 4 and len({r for _, _, r in reference}) > 1  # rewards vary: a real signal
     assert all(g > 0.1 for _, g, _ in reference)
 
-    for strategy in ("ddp", "zero2", "zero3"):
+    for strategy, offload in (("ddp", "none"), ("zero2", "optimizer"), ("zero3", "none")):
         path = tmp_path / f"{strategy}.yaml"
-        path.write_text(yaml.safe_dump(recipe | {"name": strategy, "distributed": {"strategy": strategy, "rollouts": "replicated"}}))
+        dist = {"strategy": strategy, "offload": offload, "rollouts": "replicated"}
+        path.write_text(yaml.safe_dump(recipe | {"name": strategy, "distributed": dist}))
         torchrun(["-m", "launch.cli", "train", str(path)])
         run = tmp_path / "runs" / strategy
         got = _trajectory(run)
         assert [r for _, _, r in got] == [r for _, _, r in reference], strategy  # identical rollouts
-        for (loss, norm, _), (ref_loss, ref_norm, _) in zip(got, reference):
-            assert abs(loss - ref_loss) <= LOSS_TOL, (strategy, got, reference)
-            assert abs(norm - ref_norm) <= GRAD_NORM_TOL, (strategy, got, reference)
+        d_loss = max(abs(a[0] - b[0]) for a, b in zip(got, reference))
+        d_norm = max(abs(a[1] - b[1]) for a, b in zip(got, reference))
         weights = _weights(run)
-        for name, w in ref_weights.items():
-            assert (weights[name] - w).abs().max().item() <= WEIGHT_TOL, (strategy, name)
+        d_weight = max((weights[name] - w).abs().max().item() for name, w in ref_weights.items())
+        print(f"{strategy} (offload {offload}) vs 1 process: max |d loss| {d_loss:.2e}, "
+              f"|d grad norm| {d_norm:.2e}, |d weight| {d_weight:.2e}")
+        assert d_loss <= LOSS_TOL and d_norm <= GRAD_NORM_TOL and d_weight <= WEIGHT_TOL, (strategy, got, reference)
         # the main process alone wrote the run directory: one metrics line per iteration plus the start eval
         assert [m["iteration"] for m in read_jsonl(run / "metrics.jsonl")] == [0, 1, 2, 3, 4]
 
