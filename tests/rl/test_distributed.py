@@ -220,3 +220,27 @@ def test_zero3_full_weights_are_gathered_one_bucket_at_a_time(tmp_path, tiny_mod
     for name, t in expected.items():
         assert seen["params"][name]["shape"] == list(t.shape)
         assert seen["params"][name]["sha"] == hashlib.sha256(t.numpy().tobytes()).hexdigest(), name
+
+
+@pytest.mark.slow
+def test_uneven_shares_after_filtering_keep_the_trajectory(tmp_path, tiny_model_dir):
+    """Zero-variance filtering leaves mini-batches of 3 sequences (one group of 3) for 2 ZeRO-3
+    ranks: one rank runs a zero-weight micro-batch so that both run the same collectives, and the
+    trajectory still matches 1 process."""
+    recipe = _recipe_dict(tiny_model_dir, tmp_path)
+    recipe["algorithm"] |= {"group_size": 3, "zero_variance_filter": True}
+    recipe["train"] |= {"micro_batch_size": 1}
+    reference = read_jsonl(train(recipe_from_dict(recipe)) / "metrics.jsonl")[1:]
+    # the filter left a single group in some iteration: 3 rows, shares of 2 and 1 micro-batches of 1
+    assert any(m["train/filtered_groups"] == 3.0 for m in reference)
+
+    path = tmp_path / "uneven.yaml"
+    path.write_text(yaml.safe_dump(recipe | {"name": "uneven", "distributed": {"strategy": "zero3", "rollouts": "replicated"}}))
+    torchrun(["-m", "launch.cli", "train", str(path)])
+    got = read_jsonl(tmp_path / "runs" / "uneven" / "metrics.jsonl")[1:]
+    assert [m["step"] for m in got] == [m["step"] for m in reference]
+    for m, ref in zip(got, reference):
+        assert m["train/filtered_groups"] == ref["train/filtered_groups"]
+        assert abs(m["train/loss"] - ref["train/loss"]) <= LOSS_TOL
+        assert abs(m["train/grad_norm"] - ref["train/grad_norm"]) <= GRAD_NORM_TOL
+        assert abs(m["train/entropy"] - ref["train/entropy"]) <= 1e-5  # the zero-weight row is not counted
