@@ -83,6 +83,24 @@ def make_accelerator(recipe) -> Accelerator:
     return Accelerator(**kwargs)
 
 
+def prepare_frozen(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:
+    """A frozen model (the KL reference) ready for forward passes. Under ZeRO-3 transformers loads
+    it partitioned (deepspeed.zero.Init), so it becomes a DeepSpeed engine without an optimizer that
+    gathers its parameters per forward, as TRL's prepare_deepspeed does; every rank must then run the
+    same forwards (sharded_forward sees to it). Otherwise it is moved to the device, whole."""
+    if not is_zero3(accelerator):
+        return model.to(accelerator.device)
+    import copy
+
+    import deepspeed
+
+    config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    config["zero_optimization"].pop("offload_optimizer", None)
+    engine, *_ = deepspeed.initialize(model=model, config=config)
+    engine.eval()  # DeepSpeedEngine.eval returns None, unlike nn.Module.eval
+    return engine
+
+
 def check_world_size(recipe, world: int) -> None:
     """The global batch must split evenly: each mini-batch's sequences over the ranks."""
     t, g = recipe.train, recipe.algorithm.group_size
@@ -178,6 +196,33 @@ def rank_micro_batches(n: int, rank: int, world: int, micro_batch_size: int) -> 
     count = max(1, math.ceil(most / micro_batch_size))
     mine = torch.arange(lo, hi)
     return [mine[i * micro_batch_size : (i + 1) * micro_batch_size] for i in range(count)]
+
+
+def sharded_forward(accelerator: Accelerator, batch, run):
+    """A forward-only pass split over the ranks: `run(sub_batch) -> (logp | None, values | None,
+    tokens)` on this rank's share of the batch's rows, padded with copies of row 0 to the largest
+    share (every rank runs the same forwards: ZeRO-3 gathers and DDP syncs buffers per forward);
+    the shares are gathered into [B, T] tensors on every rank. Returns what `run(batch)` would."""
+    n, rank, world = len(batch), accelerator.process_index, accelerator.num_processes
+    if world == 1:
+        return run(batch)
+    from accelerate.utils import gather_object
+
+    lo, hi = shard_bounds(n, rank, world)
+    most = math.ceil(n / world)
+    logp, values, _ = run(batch.select(list(range(lo, hi)) + [0] * (most - (hi - lo))))
+    real = hi - lo
+    tokens = sum(len(batch.prompt_ids[i]) + len(batch.completion_ids[i]) for i in range(lo, hi))
+    cut = lambda t: None if t is None else t[:real]  # noqa: E731
+    full_logp = torch.zeros_like(batch.mask) if logp is not None else None
+    full_values = torch.zeros_like(batch.mask) if values is not None else None
+    total = 0
+    for r_lo, r_hi, r_logp, r_values, r_tokens in gather_object([(lo, hi, cut(logp), cut(values), tokens)]):
+        for full, part in ((full_logp, r_logp), (full_values, r_values)):
+            if full is not None and r_hi > r_lo:
+                full[r_lo:r_hi, : part.shape[1]] = part
+        total += r_tokens
+    return full_logp, full_values, total
 
 
 def reduce_metrics(accelerator: Accelerator, stats: MetricAccumulator) -> MetricAccumulator:

@@ -45,7 +45,8 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
-from rl.distributed import ShardedEngine, check_world_size, is_zero3, make_accelerator, rank_micro_batches, reduce_metrics
+from rl.distributed import (ShardedEngine, check_world_size, is_zero3, make_accelerator, prepare_frozen, rank_micro_batches,
+                            reduce_metrics, sharded_forward)
 from rl.filters import zero_variance
 from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
@@ -87,7 +88,7 @@ class Trainer:
         self.ref_model = None
         if recipe.algorithm.kl.coef > 0:
             self.ref_model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
-            self.ref_model.eval().requires_grad_(False).to(self.accelerator.device)
+            self.ref_model.eval().requires_grad_(False)
 
         opt = recipe.optimizer
         optimizer = torch.optim.AdamW(
@@ -97,8 +98,10 @@ class Trainer:
         self.scheduler = get_scheduler(
             SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
         )
-        self.n_params = non_embedding_params(model)  # before ZeRO-3 partitions the parameters
+        self.n_params = non_embedding_params(model)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        if self.ref_model is not None:  # on the device; under ZeRO-3 a partitioned inference engine
+            self.ref_model = prepare_frozen(self.ref_model, self.accelerator)
         # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
         self.accelerator.register_for_checkpointing(self.scheduler)
         self.policy = self.accelerator.unwrap_model(self.model)
@@ -374,12 +377,14 @@ class Trainer:
             _, batch.values = self._forward_pass(None, batch, with_values=True)
 
     def _forward_pass(self, model, batch: RolloutBatch, with_values: bool = False):
-        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each."""
-        logp, values, tokens = forward_pass(
-            model, batch, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
+        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each; with
+        several processes each computes its share of the rows and the shares are gathered."""
+        run = lambda part: forward_pass(  # noqa: E731
+            model, part, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
             self.recipe.train.micro_batch_size, self.critic.values if with_values else None,
             with_hidden=with_values and self.critic.shares_trunk,
         )
+        logp, values, tokens = sharded_forward(self.accelerator, batch, run)
         self._forward_tokens += tokens
         return logp, values
 

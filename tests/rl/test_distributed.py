@@ -142,11 +142,13 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_dir):
     """The same global batch and seed on 1 process (DDP code path) and 2 processes with DDP, ZeRO-2
-    (optimizer offloaded to CPU memory) and ZeRO-3: the same rewards, losses and gradient norms each
-    step, and the same final weights."""
+    (optimizer offloaded to CPU memory) and ZeRO-3, with a KL penalty to a reference model: the same
+    rewards, KL, losses and gradient norms each step, the same compute counters and final weights."""
     recipe = _recipe_dict(tiny_model_dir, tmp_path)
+    recipe["algorithm"]["kl"] = {"coef": 0.05}  # a KL reference model too (under ZeRO-3: a partitioned engine)
     one = train(recipe_from_dict(recipe))
     reference, ref_weights = _trajectory(one), _weights(one)
+    assert all(m["train/kl"] > 0 for m in read_jsonl(one / "metrics.jsonl") if "train/loss" in m)
     assert len(reference) == 4 and len({r for _, _, r in reference}) > 1  # rewards vary: a real signal
     assert all(g > 0.1 for _, g, _ in reference)
 
@@ -158,6 +160,12 @@ def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_di
         run = tmp_path / "runs" / strategy
         got = _trajectory(run)
         assert [r for _, _, r in got] == [r for _, _, r in reference], strategy  # identical rollouts
+        # the compute counters count the global batch once, although its rows were split over the ranks
+        counters = lambda lines: [(m["train/trained_tokens"], m["train/forward_tokens"], m["compute/flops"])  # noqa: E731
+                                  for m in lines if "train/loss" in m]
+        assert counters(read_jsonl(run / "metrics.jsonl")) == counters(read_jsonl(one / "metrics.jsonl"))
+        kl = lambda lines: [m["train/kl"] for m in lines if "train/loss" in m]  # noqa: E731
+        assert kl(read_jsonl(run / "metrics.jsonl")) == pytest.approx(kl(read_jsonl(one / "metrics.jsonl")), abs=1e-6)
         d_loss = max(abs(a[0] - b[0]) for a, b in zip(got, reference))
         d_norm = max(abs(a[1] - b[1]) for a, b in zip(got, reference))
         weights = _weights(run)
