@@ -22,6 +22,7 @@ from typing import Iterator
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 
 from rl.logger import MetricAccumulator
 from rl.rollout.base import Completion, Engine, SamplingParams
@@ -185,6 +186,18 @@ def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 # Loss: a mini-batch split over ranks, the same number of micro-batches on every rank
 # --------------------------------------------------------------------------------------------
+
+
+def backward(accelerator: Accelerator, model, loss: torch.Tensor, last: bool) -> None:
+    """Backward of one micro-batch. DeepSpeed is told which backward ends the mini-batch: its
+    gradient reduction and its step (with clipping) happen there, and optimizer.step() is a no-op."""
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        model.set_gradient_accumulation_boundary(last)
+        model.backward(loss)
+        if last:
+            model.step()
+    else:
+        accelerator.backward(loss)
 
 
 def rank_micro_batches(n: int, rank: int, world: int, micro_batch_size: int) -> list[torch.Tensor]:

@@ -19,8 +19,9 @@
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
 so one CPU process is the same code as many GPU processes: with N processes (DDP, DeepSpeed ZeRO-2/3,
 FSDP; rl/distributed.py) rollouts are sharded over the ranks and gathered, every rank holds the whole
-batch for steps 3-5, and each mini-batch's sequences are split over the ranks for steps 6-7. Components' resumable state (NPR's pass
-rates, the adaptive entropy coefficient) lives in TrainerState.extra.
+batch for steps 3-5, and each mini-batch's sequences are split over the ranks for steps 6-7.
+Components' resumable state (NPR's pass rates, the adaptive entropy coefficient) lives in
+TrainerState.extra.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from accelerate.utils import DistributedType, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -45,10 +46,10 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
-from rl.distributed import (ShardedEngine, check_world_size, is_zero3, make_accelerator, prepare_frozen, rank_micro_batches,
-                            reduce_metrics, sharded_forward)
+from rl.distributed import (ShardedEngine, backward, check_world_size, is_zero3, make_accelerator, prepare_frozen,
+                            rank_micro_batches, reduce_metrics, sharded_forward)
 from rl.filters import zero_variance
-from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
+from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
@@ -125,7 +126,7 @@ class Trainer:
         if not fresh_start:
             self._resume()
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
-        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else _NoLogger()
+        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else NullLogger()
 
     # ----------------------------------------------------------------------------------------
     # The loop
@@ -133,7 +134,8 @@ class Trainer:
 
     def fit(self) -> Path:
         r = self.recipe
-        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name, disable=not (r.logging.progress and self.main))
+        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name,
+                   disable=not (r.logging.progress and self.main))
         try:
             if self.state.iteration == 0 and r.eval.at_start:
                 self._log(self._counters() | self.evaluate(), bar)
@@ -245,7 +247,7 @@ class Trainer:
                     with self._no_sync(last=last):
                         w = (weights[idx][:, :width] * (not empty), value_weights[idx][:, :width] * (not empty))
                         loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats, epoch == 0)
-                        self._backward(loss, last)
+                        backward(self.accelerator, self.model, loss, last)
                     fwd_bwd_time += time.perf_counter() - t0
                 trained_tokens += _tokens(mb) * (2 if self.critic and not self.critic.shares_trunk else 1)
                 t0 = time.perf_counter()
@@ -405,17 +407,6 @@ class Trainer:
             stats.add(f"train/{k}", v, mb.mask.sum().item())
         return selected
 
-    def _backward(self, loss: torch.Tensor, last: bool) -> None:
-        """Backward of one micro-batch. DeepSpeed is told which backward ends the mini-batch (its
-        reduction and its step, with clipping, happen there; optimizer.step() is then a no-op)."""
-        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
-            self.model.set_gradient_accumulation_boundary(last)
-            self.model.backward(loss)
-            if last:
-                self.model.step()
-        else:
-            self.accelerator.backward(loss)
-
     def _no_sync(self, last: bool):
         """Skip the gradient all-reduce on all but the last micro-batch of a mini-batch."""
         stack = contextlib.ExitStack()
@@ -497,14 +488,6 @@ class Trainer:
         self.logger.close()
         self.engine.close()
         self.env.close()
-
-
-class _NoLogger:
-    """Ranks other than the main one write nothing."""
-
-    def log(self, metrics: dict) -> None: ...
-    def log_samples(self, records: list) -> None: ...
-    def close(self) -> None: ...
 
 
 def train(recipe: Recipe, resume: bool = False) -> Path:
