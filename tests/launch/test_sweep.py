@@ -111,3 +111,14 @@ def test_shipped_grids_load(path):
     grid = load_grid(path)
     assert len(grid.arms) == 8 or len(grid.arms) == 12
     assert len({a.run_dir for a in grid.arms}) == len(grid.arms)
+
+
+def test_slurm_dry_run_prints_one_job_per_arm(tmp_path, capsys):
+    path = write_grid(tmp_path, {"algorithm.loss.name": ["ppo_clip", "cispo"], "seed": [0, 1]}, scheduler="slurm")
+    assert run_sweep(path, nodes=2, gpus_per_node=8, dry_run=True) == 0
+    out = capsys.readouterr().out
+    names = [ln.removeprefix("#SBATCH --job-name=") for ln in out.splitlines() if ln.startswith("#SBATCH --job-name=")]
+    assert names == ["loss-ppo_clip__seed-0", "loss-ppo_clip__seed-1", "loss-cispo__seed-0", "loss-cispo__seed-1"]
+    assert out.count("#SBATCH --nodes=2\n") == 4 and out.count("--nproc_per_node=8 ") == 4
+    assert "logging.wandb.group=abl__loss-cispo" in out and "seed=1" in out
+    assert not (tmp_path / "runs" / "abl" / "loss-cispo__seed-1" / "metrics.jsonl").exists()  # nothing ran
