@@ -16,6 +16,7 @@ without a GPU the processes talk over gloo and DeepSpeed uses its CPU accelerato
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from typing import Iterator
@@ -91,8 +92,6 @@ def prepare_frozen(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn
     same forwards (sharded_forward sees to it). Otherwise it is moved to the device, whole."""
     if not is_zero3(accelerator):
         return model.to(accelerator.device)
-    import copy
-
     import deepspeed
 
     config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
@@ -155,7 +154,8 @@ class ShardedEngine:
         # one draw from the shared generator keeps every rank's global RNG in step; each rank then
         # samples from its own stream
         seed = int(torch.randint(0, 2**62, (1,)).item())
-        with gathered_for_generation(self.model, acc), torch.random.fork_rng(devices=[]):
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with gathered_for_generation(self.model, acc), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed + acc.process_index)
             mine = self.engine.generate(prompt_ids[lo:hi], params) if hi > lo else []
         from accelerate.utils import gather_object

@@ -180,10 +180,12 @@ def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_di
 @pytest.mark.slow
 def test_local_launch_of_two_processes_with_sharded_rollouts(tmp_path, tiny_model_dir):
     """`asymptote launch --scheduler local --gpus-per-node 2`: the job script runs torchrun with 2
-    ZeRO-2 processes whose rollouts are sharded; each iteration still trains on 4 prompts x 4
-    completions (the trained tokens of the global batch); a resumed run continues from its checkpoint."""
+    ZeRO-3 processes whose rollouts are sharded (the 3 eval prompts unevenly: 2 and 1); each
+    iteration still trains on 4 prompts x 4 completions (the trained tokens of the global batch); a
+    resumed run continues from its checkpoint."""
     recipe = _recipe_dict(tiny_model_dir, tmp_path) | {"name": "sharded"}
-    recipe["distributed"] = {"strategy": "zero2", "rollouts": "sharded"}
+    recipe["distributed"] = {"strategy": "zero3", "rollouts": "sharded"}
+    recipe["eval"] |= {"num_prompts": 3}
     recipe["train"] |= {"iterations": 2}
     path = tmp_path / "sharded.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -203,6 +205,8 @@ def test_local_launch_of_two_processes_with_sharded_rollouts(tmp_path, tiny_mode
     # every completion of the global batch is trained on: prompt + completion tokens of 16 sequences
     assert all(m["train/trained_tokens"] >= 16 * (m["train/prompt_length"] + 1) for m in trained)
     assert len(trained) == 2 and (run / "checkpoints" / "latest").exists()
+    # 3 prompts x k=2 samples gathered from both ranks: accuracies are multiples of 1/6
+    assert all(abs(m["val/accuracy"] * 6 - round(m["val/accuracy"] * 6)) < 1e-6 for m in lines if "val/accuracy" in m)
 
     recipe["train"]["iterations"] = 3
     path.write_text(yaml.safe_dump(recipe))
