@@ -2,6 +2,7 @@
 optimizer), averaged over a few iterations after a warm-up one.
 
     python bench/step_time.py [--iterations 10] [key.sub=value ...]
+    torchrun --nproc_per_node 8 bench/step_time.py distributed.strategy=zero3 ...   (N processes)
 
 Uses the demo's model (models/tiny-math, built if missing; the warm start is cached there) and writes
 its run into a temporary directory. Prints one row per phase: mean seconds per iteration and share.
@@ -48,9 +49,12 @@ def main() -> None:
             rows.append(trainer.train_iteration())
         wall = time.perf_counter() - start
         trainer.close()
+        if not trainer.accelerator.is_main_process:  # every rank ran the iterations; one reports
+            return
 
     total = statistics.mean(r["train/time/iteration"] for r in rows)
-    print(f"tiny demo recipe, {args.iterations} iterations, torch threads={torch.get_num_threads()}")
+    print(f"{recipe.name}, {args.iterations} iterations, {trainer.accelerator.num_processes} process(es), "
+          f"strategy {recipe.distributed.strategy}, {recipe.model.dtype}, torch threads={torch.get_num_threads()}")
     print(f"batch: {recipe.train.prompts_per_iteration} prompts x {recipe.algorithm.group_size} samples, "
           f"max_new_tokens={recipe.engine.max_new_tokens}, non-embedding params={trainer.n_params:,}")
     print(f"{'phase':<18}{'s/iter':>10}{'share':>9}")

@@ -2,6 +2,8 @@
 
     asymptote tiny-model PATH          build a tiny Qwen2-architecture model with a character tokenizer
     asymptote train RECIPE [k.s=v ...] train (add --resume to continue from the last checkpoint)
+    asymptote launch RECIPE ...        run a recipe on N processes here or on SLURM (docs/distributed.md)
+    asymptote sweep GRID.yaml          expand a grid of overrides into runs, submit, status, compare
     asymptote demo                     the CPU demo: tiny model, GRPO on arithmetic, fitted curve
     asymptote fit|compare|predict ...  analysis of run directories (see `asymptote fit --help`)
     asymptote verifier-report FILE     a verifier's false-positive/negative rates and best-of-n ceiling
@@ -30,6 +32,36 @@ def _train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     train(recipe, resume=args.resume)
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from launch.jobs import launch, make_job
+    from rl.config import RecipeError
+
+    try:
+        job = make_job(args.recipe, args.overrides, args.scheduler or "local", args.nodes, args.gpus_per_node,
+                       args.python, args.port)
+    except RecipeError:
+        raise
+    except ValueError as e:
+        print(f"asymptote launch: {e}", file=sys.stderr)
+        return 2
+    return launch(job, dry_run=args.dry_run)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from launch.sweep import run_sweep
+
+    return run_sweep(args.grid, scheduler=args.scheduler, nodes=args.nodes, gpus_per_node=args.gpus_per_node,
+                     dry_run=args.dry_run, status_only=args.status, compare=not args.no_compare)
+
+
+def _add_layout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", choices=["local", "slurm"], default=None,
+                   help="local: run here with torchrun; slurm: write an sbatch script and submit it (default: local)")
+    p.add_argument("--nodes", type=int, help="nodes that train (overrides resources.nodes)")
+    p.add_argument("--gpus-per-node", type=int, help="GPUs (CPU: processes) per node (overrides resources.gpus_per_node)")
+    p.add_argument("--dry-run", action="store_true", help="print what would run or be submitted, run nothing")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -85,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("launch", help="run a recipe on N processes/nodes: locally or as a SLURM job")
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    _add_layout(p)
+    p.add_argument("--python", help="python on the nodes (default: this one locally, `python` on SLURM)")
+    p.add_argument("--port", type=int, help="rendezvous port (default: a free one locally, 29500 on SLURM)")
+    p.set_defaults(func=_launch)
+
+    p = sub.add_parser("sweep", help="run an ablation grid: named runs in one group, status table, compare")
+    p.add_argument("grid", help="grid YAML file (recipe, group, overrides, grid; see docs/distributed.md)")
+    _add_layout(p)
+    p.add_argument("--status", action="store_true", help="print the status table only")
+    p.add_argument("--no-compare", action="store_true", help="do not run `asymptote compare` on the finished runs")
+    p.set_defaults(func=_sweep)
 
     p = sub.add_parser("demo", help="CPU demo: a tiny model learns arithmetic with GRPO, then its curve is fitted")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides of recipes/tiny/grpo_math.yaml")

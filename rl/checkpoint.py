@@ -39,17 +39,28 @@ def checkpoint_name(iteration: int) -> str:
     return f"iter_{iteration:07d}"
 
 
-def save_checkpoint(ckpt_dir: Path, state: TrainerState, save_tensors, keep_last: int) -> Path:
+def save_checkpoint(ckpt_dir: Path, state: TrainerState, save_tensors, keep_last: int,
+                    main: bool = True, barrier=None) -> Path:
     """Write a complete checkpoint for `state.iteration` and point `latest` at it.
 
     `save_tensors(path)` writes the model/optimizer/scheduler/RNG states into `path` (the trainer
-    passes accelerator.save_state)."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    passes accelerator.save_state). With several processes every rank calls this: all of them
+    write their tensors into one temporary directory, and the `main` one, after `barrier()`,
+    completes the checkpoint."""
+    barrier = barrier or (lambda: None)
     final = ckpt_dir / checkpoint_name(state.iteration)
-    tmp = ckpt_dir / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # one name for every rank of a job (torchrun's TORCHELASTIC_RUN_ID), else this process's
+    tmp = ckpt_dir / f".tmp-{final.name}-{os.environ.get('TORCHELASTIC_RUN_ID', os.getpid())}"
+    if main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    barrier()
     save_tensors(tmp)
+    barrier()
+    if not main:
+        barrier()
+        return final
     (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1))
     if final.exists():  # re-saving the same iteration (e.g. after a resume): replace it
         shutil.rmtree(final)
@@ -68,6 +79,7 @@ def save_checkpoint(ckpt_dir: Path, state: TrainerState, save_tensors, keep_last
     for stale in ckpt_dir.glob(".tmp-*"):  # left by a run killed mid-save
         if stale != tmp:
             shutil.rmtree(stale, ignore_errors=True)
+    barrier()
     return final
 
 

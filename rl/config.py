@@ -306,6 +306,115 @@ class CheckpointConfig(_Config):
     """Older checkpoints are deleted once a newer one is complete."""
 
 
+class DistributedConfig(_Config):
+    """How the trainer is spread over processes (docs/distributed.md). The global batch
+    (train.prompts_per_iteration × algorithm.group_size, in train.mini_batches optimizer steps) means
+    the same at any world size: each mini-batch's sequences are split evenly over the ranks, and the
+    per-token weights are computed over the whole mini-batch before the split."""
+
+    strategy: Literal["ddp", "zero2", "zero3", "fsdp"] = "ddp"
+    """ddp: full model and optimizer on every rank, gradients all-reduced (torch DDP).
+    zero2: DeepSpeed ZeRO stage 2, optimizer states and gradients partitioned (Rajbhandari et al. 2020).
+    zero3: DeepSpeed ZeRO stage 3, parameters partitioned too (gathered per layer in forward/backward).
+    fsdp: torch FSDP2 (fully_shard), parameters, gradients and optimizer states sharded."""
+    offload: Literal["none", "optimizer", "all"] = "none"
+    """ZeRO-Offload / ZeRO-Infinity to CPU memory: optimizer states (zero2, zero3) or also the
+    parameters (zero3 only). Slower steps, much less accelerator memory."""
+    rollouts: Literal["sharded", "replicated"] = "sharded"
+    """sharded: each rank generates its share of the prompts and the completions are gathered on
+    every rank before rewards and group advantages. replicated: every rank generates the whole batch
+    from the same seed (world-size-independent samples: 1 and N processes train on the same rollouts,
+    the equivalence the tests check; N times the generation work)."""
+    sync_bucket_mb: float = Field(256.0, gt=0.0)
+    """Weight sync to a separate rollout engine under zero3/fsdp: gather and send the full
+    parameters in buckets of at most this many MB (rl/distributed.py iter_full_params), so that no
+    rank holds a second full copy of the model."""
+
+    @model_validator(mode="after")
+    def _offload_fits_strategy(self) -> "DistributedConfig":
+        allowed = {"ddp": ("none",), "fsdp": ("none",), "zero2": ("none", "optimizer"), "zero3": ("none", "optimizer", "all")}
+        if self.offload not in allowed[self.strategy]:
+            raise ValueError(f"offload '{self.offload}' is not available with strategy '{self.strategy}'; "
+                             f"allowed: {', '.join(allowed[self.strategy])}")
+        return self
+
+
+class SlurmConfig(_Config):
+    """#SBATCH settings of `asymptote launch --scheduler slurm` (the command line can override)."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: str = "24:00:00"
+    """Wall-clock limit per job (HH:MM:SS or D-HH:MM:SS). A preempted or timed-out job requeues
+    itself and resumes from the last checkpoint."""
+    cpus_per_gpu: int = Field(8, ge=1)
+    mem: str | None = None
+    """Memory per node (e.g. 512G); None: the partition's default."""
+    extra: list[str] = []
+    """More #SBATCH lines, verbatim without the prefix (e.g. "--constraint=h100")."""
+    setup: list[str] = []
+    """Shell lines run on every node before training (module load, source .venv/bin/activate)."""
+
+
+class RolloutResourcesConfig(_Config):
+    """The vLLM servers of a split topology."""
+
+    nodes: int = Field(0, ge=0)
+    """Whole nodes given to vLLM servers (added to resources.nodes). 0: the servers share the
+    trainer nodes, taking gpus_per_node of each node's GPUs."""
+    gpus_per_node: int = Field(0, ge=0)
+    """GPUs per node serving vLLM (one server per tensor_parallel GPUs)."""
+    tensor_parallel: int = Field(1, ge=1)
+    port: int = Field(8000, ge=1, le=65535)
+    """Port of the first server on a node; the next servers take the following ports."""
+
+
+class ResourcesConfig(_Config):
+    """Where the run executes (asymptote launch): nodes, GPUs and how rollouts and training share them.
+    colocated: every GPU trains and generates (the hf engine, or an in-process vllm engine that sleeps
+    while the trainer steps). split: trainer GPUs plus vLLM server GPUs (the vllm-server engine),
+    on the same or other nodes."""
+
+    topology: Literal["colocated", "split"] = "colocated"
+    nodes: int = Field(1, ge=1)
+    """Nodes that train (and, colocated or split within nodes, generate)."""
+    gpus_per_node: int = Field(1, ge=1)
+    """Accelerators per node (CPU: processes per node). Split within nodes: training takes
+    gpus_per_node − rollout.gpus_per_node of them."""
+    rollout: RolloutResourcesConfig = RolloutResourcesConfig()
+    slurm: SlurmConfig = SlurmConfig()
+
+    @model_validator(mode="after")
+    def _split_has_servers(self) -> "ResourcesConfig":
+        r = self.rollout
+        if self.topology == "colocated" and (r.nodes or r.gpus_per_node):
+            raise ValueError("resources.rollout sets vLLM server GPUs, which only a 'split' topology uses "
+                             f"(topology is 'colocated', rollout.nodes={r.nodes}, rollout.gpus_per_node={r.gpus_per_node})")
+        if self.topology == "split":
+            if r.gpus_per_node == 0:
+                raise ValueError("a 'split' topology needs rollout.gpus_per_node > 0 (the vLLM servers' GPUs per node)")
+            if r.gpus_per_node % r.tensor_parallel:
+                raise ValueError(f"rollout.gpus_per_node ({r.gpus_per_node}) must be a multiple of "
+                                 f"rollout.tensor_parallel ({r.tensor_parallel}): one server per tensor-parallel group")
+            if r.nodes == 0 and r.gpus_per_node >= self.gpus_per_node:
+                raise ValueError(f"split within nodes: rollout.gpus_per_node ({r.gpus_per_node}) must leave trainer GPUs "
+                                 f"out of gpus_per_node ({self.gpus_per_node}); or give the servers their own nodes (rollout.nodes)")
+            if r.nodes and r.gpus_per_node > self.gpus_per_node:
+                raise ValueError(f"rollout.gpus_per_node ({r.gpus_per_node}) exceeds the nodes' gpus_per_node ({self.gpus_per_node})")
+        return self
+
+    @property
+    def trainer_gpus_per_node(self) -> int:
+        split_within = self.topology == "split" and self.rollout.nodes == 0
+        return self.gpus_per_node - (self.rollout.gpus_per_node if split_within else 0)
+
+    @property
+    def world_size(self) -> int:
+        """Training processes."""
+        return self.nodes * self.trainer_gpus_per_node
+
+
 class Recipe(_Config):
     """A whole run."""
 
@@ -325,6 +434,8 @@ class Recipe(_Config):
     checkpoint: CheckpointConfig = CheckpointConfig()
     async_: AsyncConfig = Field(AsyncConfig(), alias="async")
     """The YAML key is `async` (a Python keyword)."""
+    distributed: DistributedConfig = DistributedConfig()
+    resources: ResourcesConfig = ResourcesConfig()
 
     @model_validator(mode="after")
     def _async_is_consistent(self) -> "Recipe":
@@ -350,6 +461,13 @@ class Recipe(_Config):
         if self.algorithm.no_positive_resampling is not None:
             raise ValueError("async.max_off_policy_steps > 0 does not support algorithm.no_positive_resampling "
                              "(its pass rates would lag the generator); use 0 or remove it")
+        return self
+
+    @model_validator(mode="after")
+    def _distributed_supported(self) -> "Recipe":
+        if self.distributed.strategy != "ddp" and self.algorithm.critic is not None:
+            raise ValueError(f"algorithm.critic (PPO's critic) trains with strategy 'ddp' only for now "
+                             f"(distributed.strategy is '{self.distributed.strategy}')")
         return self
 
     @model_validator(mode="after")

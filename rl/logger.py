@@ -127,6 +127,16 @@ class MetricAccumulator:
         return out
 
 
+class NullLogger:
+    """RunLogger's interface, writing nothing: the logger of ranks other than the main one."""
+
+    def log(self, metrics: dict[str, Any]) -> None: ...
+
+    def log_samples(self, records: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class RunLogger:
     """Appends metrics and samples to the run directory and mirrors metrics to wandb."""
 

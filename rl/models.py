@@ -168,7 +168,9 @@ def non_embedding_params(model: torch.nn.Module) -> int:
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
     excluded = {id(embed)} | ({id(head.weight)} if head is not None else set())
-    return sum(p.numel() for p in model.parameters() if id(p) not in excluded)
+    # a ZeRO-3-partitioned parameter (transformers loads under deepspeed.zero.Init then) holds an
+    # empty placeholder; ds_numel is its full size
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if id(p) not in excluded)
 
 
 def model_fingerprint(path: str | Path) -> str:

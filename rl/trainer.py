@@ -21,8 +21,11 @@ With async.max_off_policy_steps = k > 0 (PipelineRL), steps 1-3 run in a backgro
 decoding steps, and groups more than k optimizer steps stale are dropped (counted).
 
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
-so one CPU process is the same code as many GPU processes. Components' resumable state (NPR's pass
-rates, the adaptive entropy coefficient) lives in TrainerState.extra.
+so one CPU process is the same code as many GPU processes: with N processes (DDP, DeepSpeed ZeRO-2/3,
+FSDP; rl/distributed.py) rollouts are sharded over the ranks and gathered, every rank holds the whole
+batch for steps 3-5, and each mini-batch's sequences are split over the ranks for steps 6-7.
+Components' resumable state (NPR's pass rates, the adaptive entropy coefficient) lives in
+TrainerState.extra.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -49,8 +51,10 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
+from rl.distributed import (ShardedEngine, backward, check_world_size, is_zero3, make_accelerator, prepare_frozen,
+                            rank_micro_batches, reduce_metrics, sharded_forward)
 from rl.filters import zero_variance
-from rl.logger import MetricAccumulator, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
+from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
@@ -68,13 +72,17 @@ class Trainer:
     def __init__(self, recipe: Recipe, resume: bool = False):
         self.recipe = recipe
         self.run_dir = recipe.run_dir
-        self.accelerator = Accelerator()
+        self.accelerator = acc = make_accelerator(recipe)
+        self.main = acc.is_main_process
+        check_world_size(recipe, acc.num_processes)
         fresh_start = self._prepare_run_dir(resume)
-        for message in recipe_warnings(recipe):
-            warnings.warn(message, stacklevel=2)
+        if self.main:
+            for message in recipe_warnings(recipe):
+                warnings.warn(message, stacklevel=2)
 
         self.env = make_env(recipe.env, recipe.seed)
-        start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress)
+        with acc.main_process_first():  # the warm start trains once; the other ranks read its cache
+            start_path = ensure_warm_start(recipe, self.env, progress=recipe.logging.progress and self.main)
         # seeded after the warm start, which only runs when its cache is cold: a run must not
         # depend on whether it trained the warm start itself
         set_seed(recipe.seed)
@@ -86,7 +94,7 @@ class Trainer:
         self.ref_model = None
         if recipe.algorithm.kl.coef > 0:
             self.ref_model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
-            self.ref_model.eval().requires_grad_(False).to(self.accelerator.device)
+            self.ref_model.eval().requires_grad_(False)
 
         opt = recipe.optimizer
         optimizer = torch.optim.AdamW(
@@ -96,11 +104,13 @@ class Trainer:
         self.scheduler = get_scheduler(
             SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
         )
+        self.n_params = non_embedding_params(model)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        if self.ref_model is not None:  # on the device; under ZeRO-3 a partitioned inference engine
+            self.ref_model = prepare_frozen(self.ref_model, self.accelerator)
         # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
         self.accelerator.register_for_checkpointing(self.scheduler)
         self.policy = self.accelerator.unwrap_model(self.model)
-        self.n_params = non_embedding_params(self.policy)
         # prepared after the policy, always in this order: checkpoints restore by position
         self.critic = None
         if recipe.algorithm.critic is not None:
@@ -108,6 +118,19 @@ class Trainer:
                                  self.policy.config.hidden_size, self.accelerator)
 
         self.engine = make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)
+        if acc.num_processes > 1 or is_zero3(acc):  # generate on every rank, gather the completions
+            if recipe.engine.name == "vllm-server":
+                raise ValueError(
+                    f"engine.name 'vllm-server' with {acc.num_processes} training processes is not supported yet "
+                    "(every rank would push weights to the servers): train on one process with vllm-server, "
+                    "or use engine.name hf or vllm (one colocated engine per rank)"
+                )
+            if recipe.async_.max_off_policy_steps > 0:
+                raise ValueError(
+                    f"async.max_off_policy_steps > 0 with {acc.num_processes} training processes is not supported "
+                    "yet (the background generator would run collectives beside training): use 0, or one process"
+                )
+            self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
@@ -120,7 +143,7 @@ class Trainer:
         if not fresh_start:
             self._resume()
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
-        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start)
+        self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else NullLogger()
 
     # ----------------------------------------------------------------------------------------
     # The loop
@@ -128,7 +151,8 @@ class Trainer:
 
     def fit(self) -> Path:
         r = self.recipe
-        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name, disable=not r.logging.progress)
+        bar = tqdm(total=r.train.iterations, initial=self.state.iteration, desc=r.name,
+                   disable=not (r.logging.progress and self.main))
         try:
             if self.state.iteration == 0 and r.eval.at_start:
                 self._log(self._counters() | self.evaluate(), bar)
@@ -240,22 +264,27 @@ class Trainer:
                 weights = aggregation_weights(mb.mask, mb.group_ids, algo.aggregation, r.engine.max_new_tokens)
                 value_weights = mb.mask / mb.mask.sum().clamp(min=1)  # the critic's loss: token mean
                 selected = self._cov_prepass(mb, stats)  # Clip-Cov/KL-Cov over the whole mini-batch
-                chunks = list(torch.split(torch.arange(len(mb)), r.train.micro_batch_size))
+                # this rank's share of the mini-batch, in as many micro-batches as every other rank's
+                acc = self.accelerator
+                chunks = rank_micro_batches(len(mb), acc.process_index, acc.num_processes, r.train.micro_batch_size)
                 lr = self.scheduler.get_last_lr()[0]
                 for i, idx in enumerate(chunks):
                     t0 = time.perf_counter()
+                    empty = len(idx) == 0  # a rank whose share ran out still runs the collectives, weight 0
+                    idx = torch.zeros(1, dtype=torch.long) if empty else idx
                     micro = mb.select(idx)
                     width = micro.mask.shape[1]
                     ctx = LossContext(
                         generator=torch.Generator().manual_seed(r.seed * 1_000_003 + self.state.step * 1_009 + i),
                         selected=None if selected is None else selected[idx][:, :width],
                     )
-                    with self._no_sync(last=i == len(chunks) - 1):
-                        w = (weights[idx][:, :width], value_weights[idx][:, :width])
-                        loss = self._micro_loss(micro, w, ctx, alpha, stats, epoch == 0)
-                        self.accelerator.backward(loss)
+                    last = i == len(chunks) - 1
+                    with self._no_sync(last=last):
+                        w = (weights[idx][:, :width] * (not empty), value_weights[idx][:, :width] * (not empty))
+                        loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats, epoch == 0)
+                        backward(self.accelerator, self.model, loss, last)
                     fwd_bwd_time += time.perf_counter() - t0
-                    trained_tokens += _tokens(micro) * (2 if self.critic and not self.critic.shares_trunk else 1)
+                trained_tokens += _tokens(mb) * (2 if self.critic and not self.critic.shares_trunk else 1)
                 t0 = time.perf_counter()
                 max_norm = r.optimizer.max_grad_norm or math.inf
                 grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), max_norm)
@@ -269,7 +298,7 @@ class Trainer:
                 stats.add("train/grad_norm", float(grad_norm))
                 stats.add("train/lr", lr)
 
-        out = stats.result(steps=r.train.epochs * r.train.mini_batches)
+        out = reduce_metrics(self.accelerator, stats).result(steps=r.train.epochs * r.train.mini_batches)
         # Cov(log π, A) over the batch's tokens, from the token means of log π, A and their product
         out["train/cov/logp_adv"] = out.pop("_cov/logp_adv") - out.pop("_cov/logp") * out.pop("_cov/adv")
         if algo.entropy.target is not None:  # Skywork-OR1's adaptive coefficient, for the next iteration
@@ -385,20 +414,22 @@ class Trainer:
             _, batch.values = self._forward_pass(None, batch, with_values=True)
 
     def _forward_pass(self, model, batch: RolloutBatch, with_values: bool = False):
-        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each."""
-        logp, values, tokens = forward_pass(
-            model, batch, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
+        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each; with
+        several processes each computes its share of the rows and the shares are gathered."""
+        run = lambda part: forward_pass(  # noqa: E731
+            model, part, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
             self.recipe.train.micro_batch_size, self.critic.values if with_values else None,
             with_hidden=with_values and self.critic.shares_trunk,
         )
+        logp, values, tokens = sharded_forward(self.accelerator, batch, run)
         self._forward_tokens += tokens
         return logp, values
 
     def _cov_prepass(self, mb: RolloutBatch, stats: MetricAccumulator) -> torch.Tensor | None:
         """Clip-Cov/KL-Cov with scope "global": select the tokens over the whole mini-batch from the
         current policy's log-probs (one forward-only pass); None otherwise (the loss selects per
-        micro-batch). The trainer gives every rank the whole batch for now, so the mini-batch here
-        is the global one; once batches are sharded over ranks, gather the covariances here."""
+        micro-batch). Every rank holds the whole mini-batch here (it is split over ranks only for
+        the loss), so every rank selects the same tokens from the global statistics."""
         cfg = self.recipe.algorithm.loss
         if cfg.name not in COV_LOSSES or cfg.scope != "global":
             return None
@@ -447,13 +478,20 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool) -> bool:
-        """Create the run directory and write the resolved recipe; returns True for a fresh start."""
-        return prepare_run_dir(self.run_dir, dump_recipe(self.recipe), resume)
+        """Create the run directory and write the resolved recipe (the main process); returns True
+        for a fresh start."""
+        fresh = prepare_run_dir(self.run_dir, dump_recipe(self.recipe), resume) if self.main else None
+        self.accelerator.wait_for_everyone()
+        if fresh is None:
+            fresh = not (resume and latest_checkpoint(self.run_dir / "checkpoints") is not None)
+        return fresh
 
     def save_checkpoint(self) -> Path:
+        """Every rank writes its states (sharded ones under ZeRO/FSDP); the main process completes it."""
         return save_checkpoint(
             self.run_dir / "checkpoints", self.state,
             lambda path: self.accelerator.save_state(str(path)), self.recipe.checkpoint.keep_last,
+            main=self.main, barrier=self.accelerator.wait_for_everyone,
         )
 
     def _resume(self) -> None:
@@ -462,19 +500,24 @@ class Trainer:
         self.state = load_trainer_state(ckpt)
         # lines a killed run wrote after this checkpoint would otherwise appear twice
         keep = lambda rec: rec.get("iteration", 0) <= self.state.iteration  # noqa: E731
-        truncate_jsonl(self.run_dir / "metrics.jsonl", keep)
-        truncate_jsonl(self.run_dir / "samples.jsonl", lambda rec: rec.get("iteration", 0) < self.state.iteration)
+        if self.main:
+            truncate_jsonl(self.run_dir / "metrics.jsonl", keep)
+            truncate_jsonl(self.run_dir / "samples.jsonl", lambda rec: rec.get("iteration", 0) < self.state.iteration)
+        self.accelerator.wait_for_everyone()
         self.engine.update_weights(self.policy, self.state.step)
-        print(f"[asymptote] resumed from {ckpt} (iteration {self.state.iteration}, step {self.state.step})")
+        self.accelerator.print(f"[asymptote] resumed from {ckpt} (iteration {self.state.iteration}, step {self.state.step})")
 
     def _save_final_model(self) -> None:
         final = self.run_dir / "final_model"
         tmp = self.run_dir / ".tmp-final_model"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.accelerator.unwrap_model(self.model).save_pretrained(tmp)
-        self.tokenizer.save_pretrained(tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
+        state_dict = self.accelerator.get_state_dict(self.model)  # gathered from every rank under ZeRO-3/FSDP
+        if self.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.policy.save_pretrained(tmp, state_dict=state_dict)
+            self.tokenizer.save_pretrained(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+        self.accelerator.wait_for_everyone()
 
     def close(self) -> None:
         if self.async_sampler is not None:

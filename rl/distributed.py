@@ -1,0 +1,309 @@
+"""The trainer on N processes: the accelerate strategy a recipe names, rollouts sharded over ranks,
+mini-batches split over ranks, metrics reduced over ranks, and full weights gathered bucket by
+bucket for a rollout engine that does not share the training model.
+
+The global batch is the recipe's: prompts_per_iteration × group_size completions, mini_batches
+optimizer steps per epoch. Every rank holds the whole batch after generation (rollouts are
+gathered, so group advantages see whole groups); for the loss, each mini-batch's sequences are split
+evenly over the ranks and the per-token weights, computed over the whole mini-batch, sum to 1 over
+all ranks. The trainer multiplies the loss by the world size because DDP and DeepSpeed average
+gradients over ranks; the sum is what the weights mean.
+
+Launched by torchrun (or `asymptote launch`), which sets RANK/WORLD_SIZE/MASTER_ADDR; on a machine
+without a GPU the processes talk over gloo and DeepSpeed uses its CPU accelerator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+from typing import Iterator
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType
+
+from rl.logger import MetricAccumulator
+from rl.rollout.base import Completion, Engine, SamplingParams
+
+DEEPSPEED_STAGES = {"zero2": 2, "zero3": 3}
+
+
+def deepspeed_config(strategy: str, offload: str, dtype: str, max_grad_norm: float | None) -> dict:
+    """The DeepSpeed config of a zero2/zero3 strategy. Gradient accumulation is the trainer's (it
+    tells DeepSpeed which backward ends a mini-batch), so DeepSpeed's own is 1 and it never rescales
+    the loss; clipping happens inside DeepSpeed's step."""
+    zero: dict = {"stage": DEEPSPEED_STAGES[strategy], "overlap_comm": False, "contiguous_gradients": True}
+    if offload in ("optimizer", "all"):
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    if offload == "all":
+        zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    if strategy == "zero3":
+        # full weights when the final model is saved (accelerator.get_state_dict)
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    return {
+        "train_micro_batch_size_per_gpu": 1,  # nominal: the trainer feeds its own micro-batches
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": max_grad_norm or 0.0,
+        "zero_optimization": zero,
+        "bf16": {"enabled": dtype == "bfloat16"},
+        "fp16": {"enabled": dtype == "float16"},
+        "zero_allow_untested_optimizer": True,  # torch's AdamW through accelerate
+        # offloaded states are stepped by torch's AdamW on the CPU (DeepSpeedCPUAdam would need a C++ build)
+        "zero_force_ds_cpu_optimizer": False,
+        "steps_per_print": 10**9,
+    }
+
+
+def make_accelerator(recipe) -> Accelerator:
+    """An Accelerator for the recipe's distributed.strategy (one process: the same code)."""
+    d, cpu = recipe.distributed, not torch.cuda.is_available()
+    kwargs: dict = {"cpu": cpu}
+    if d.strategy in DEEPSPEED_STAGES:
+        if cpu:
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
+        from accelerate.utils import DeepSpeedPlugin
+
+        config = deepspeed_config(d.strategy, d.offload, recipe.model.dtype, recipe.optimizer.max_grad_norm)
+        kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config, zero3_init_flag=False)
+        kwargs.pop("cpu")  # accelerate's cpu flag turns DeepSpeed off; DeepSpeed picks its CPU accelerator
+        if cpu:  # without naming a backend accelerate would see one process per rank
+            from accelerate.utils import InitProcessGroupKwargs
+
+            kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
+    elif d.strategy == "fsdp":
+        if cpu:  # accelerate turns FSDP on for accelerator backends only (MULTI_GPU, ...), never MULTI_CPU
+            raise ValueError("distributed.strategy 'fsdp' needs GPUs: accelerate enables FSDP only on accelerators; "
+                             "on CPU use 'ddp', 'zero2' or 'zero3' (DeepSpeed's CPU accelerator)")
+        from accelerate.utils import FullyShardedDataParallelPlugin
+
+        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(
+            fsdp_version=2, reshard_after_forward=True, state_dict_type="SHARDED_STATE_DICT", cpu_ram_efficient_loading=False,
+        )
+    return Accelerator(**kwargs)
+
+
+def prepare_frozen(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:
+    """A frozen model (the KL reference) ready for forward passes. Under ZeRO-3 transformers loads
+    it partitioned (deepspeed.zero.Init), so it becomes a DeepSpeed engine without an optimizer that
+    gathers its parameters per forward, as TRL's prepare_deepspeed does; every rank must then run the
+    same forwards (sharded_forward sees to it). Otherwise it is moved to the device, whole."""
+    if not is_zero3(accelerator):
+        return model.to(accelerator.device)
+    import deepspeed
+
+    config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    config["zero_optimization"].pop("offload_optimizer", None)
+    engine, *_ = deepspeed.initialize(model=model, config=config)
+    engine.eval()  # DeepSpeedEngine.eval returns None, unlike nn.Module.eval
+    return engine
+
+
+def check_world_size(recipe, world: int) -> None:
+    """The global batch must split evenly: each mini-batch's sequences over the ranks."""
+    t, g = recipe.train, recipe.algorithm.group_size
+    per_mb = t.prompts_per_iteration // t.mini_batches * g
+    if per_mb % world:
+        raise ValueError(
+            f"a mini-batch of {per_mb} sequences (train.prompts_per_iteration={t.prompts_per_iteration} / "
+            f"train.mini_batches={t.mini_batches} × algorithm.group_size={g}) does not split evenly over {world} "
+            f"processes; choose a world size that divides {per_mb}, or change those keys"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Rollouts: sharded over ranks, gathered on every rank
+# --------------------------------------------------------------------------------------------
+
+
+def is_zero3(accelerator: Accelerator) -> bool:
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return plugin is not None and plugin.zero_stage == 3
+
+
+@contextlib.contextmanager
+def gathered_for_generation(model: torch.nn.Module, accelerator: Accelerator):
+    """Under ZeRO-3 the parameters are partitioned: gather them for the length of a generate call
+    (every rank must enter; TRL's unwrap_model_for_generation does the same). Else nothing."""
+    if not is_zero3(accelerator):
+        yield
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+        yield
+
+
+class ShardedEngine:
+    """An engine that generates on every rank: with rollouts 'sharded' each rank generates a
+    contiguous share of the prompts (its own random stream) and all ranks receive every completion;
+    with 'replicated' each rank generates all of them from the same random state. Used by the
+    trainer for training rollouts and evals alike."""
+
+    def __init__(self, engine: Engine, accelerator: Accelerator, model: torch.nn.Module, mode: str):
+        self.engine, self.accelerator, self.model, self.mode = engine, accelerator, model, mode
+
+    def generate(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        acc = self.accelerator
+        if self.mode == "replicated" or acc.num_processes == 1:
+            with gathered_for_generation(self.model, acc):
+                return self.engine.generate(prompt_ids, params)
+        lo, hi = shard_bounds(len(prompt_ids), acc.process_index, acc.num_processes)
+        # one draw from the shared generator keeps every rank's global RNG in step; each rank then
+        # samples from its own stream
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with gathered_for_generation(self.model, acc), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed + acc.process_index)
+            mine = self.engine.generate(prompt_ids[lo:hi], params) if hi > lo else []
+        from accelerate.utils import gather_object
+
+        return _flatten_ranks(gather_object([mine]))  # rank order = prompt order
+
+    def update_weights(self, model, version: int) -> None:
+        self.engine.update_weights(model, version)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __getattr__(self, name):  # the wrapped engine's other attributes (version, tokenizer, ...)
+        return getattr(self.engine, name)
+
+
+def _flatten_ranks(per_rank: list[list[list[Completion]]]) -> list[list[Completion]]:
+    return [group for rank in per_rank for group in rank]
+
+
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """[lo, hi) of rank's contiguous share of n items (the first n % world ranks take one more)."""
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss: a mini-batch split over ranks, the same number of micro-batches on every rank
+# --------------------------------------------------------------------------------------------
+
+
+def backward(accelerator: Accelerator, model, loss: torch.Tensor, last: bool) -> None:
+    """Backward of one micro-batch. DeepSpeed is told which backward ends the mini-batch: its
+    gradient reduction and its step (with clipping) happen there, and optimizer.step() is a no-op."""
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        model.set_gradient_accumulation_boundary(last)
+        model.backward(loss)
+        if last:
+            model.step()
+    else:
+        accelerator.backward(loss)
+
+
+def rank_micro_batches(n: int, rank: int, world: int, micro_batch_size: int) -> list[torch.Tensor]:
+    """Row indices of this rank's micro-batches of a mini-batch of n rows. Every rank gets the same
+    number of micro-batches (DDP and ZeRO collectives run per backward/forward); a rank whose share
+    runs out gets an empty index tensor, which the trainer replaces by a zero-weight row."""
+    lo, hi = shard_bounds(n, rank, world)
+    most = math.ceil(n / world)
+    count = max(1, math.ceil(most / micro_batch_size))
+    mine = torch.arange(lo, hi)
+    return [mine[i * micro_batch_size : (i + 1) * micro_batch_size] for i in range(count)]
+
+
+def sharded_forward(accelerator: Accelerator, batch, run):
+    """A forward-only pass split over the ranks: `run(sub_batch) -> (logp | None, values | None,
+    tokens)` on this rank's share of the batch's rows, padded with copies of row 0 to the largest
+    share (every rank runs the same forwards: ZeRO-3 gathers and DDP syncs buffers per forward);
+    the shares are gathered into [B, T] tensors on every rank. Returns what `run(batch)` would."""
+    n, rank, world = len(batch), accelerator.process_index, accelerator.num_processes
+    if world == 1:
+        return run(batch)
+    from accelerate.utils import gather_object
+
+    lo, hi = shard_bounds(n, rank, world)
+    most = math.ceil(n / world)
+    logp, values, _ = run(batch.select(list(range(lo, hi)) + [0] * (most - (hi - lo))))
+    real = hi - lo
+    tokens = sum(len(batch.prompt_ids[i]) + len(batch.completion_ids[i]) for i in range(lo, hi))
+    cut = lambda t: None if t is None else t[:real]  # noqa: E731
+    full_logp = torch.zeros_like(batch.mask) if logp is not None else None
+    full_values = torch.zeros_like(batch.mask) if values is not None else None
+    total = 0
+    for r_lo, r_hi, r_logp, r_values, r_tokens in gather_object([(lo, hi, cut(logp), cut(values), tokens)]):
+        for full, part in ((full_logp, r_logp), (full_values, r_values)):
+            if full is not None and r_hi > r_lo:
+                full[r_lo:r_hi, : part.shape[1]] = part
+        total += r_tokens
+    return full_logp, full_values, total
+
+
+def reduce_metrics(accelerator: Accelerator, stats: MetricAccumulator) -> MetricAccumulator:
+    """Combine every rank's accumulator into one (sums add, weighted means pool, max/min of all)."""
+    if accelerator.num_processes == 1:
+        return stats
+    from accelerate.utils import gather_object
+
+    out = MetricAccumulator()
+    for values, weights, how in gather_object([(stats.values, stats.weights, stats.how)]):
+        for name, value in values.items():
+            h = how[name]
+            if name not in out.values:
+                out.values[name], out.weights[name], out.how[name] = value, weights[name], h
+            elif h == "max":
+                out.values[name] = max(out.values[name], value)
+            elif h == "min":
+                out.values[name] = min(out.values[name], value)
+            else:
+                out.values[name] += value
+                out.weights[name] += weights[name]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Weight sync under sharding
+# --------------------------------------------------------------------------------------------
+
+
+def iter_full_params(
+    model: torch.nn.Module, accelerator: Accelerator, bucket_bytes: int = 256 * 2**20
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (name, full tensor) for every parameter of the unwrapped model, for a rollout engine's
+    load_weights (vLLM's takes exactly such an iterator). Names are the Hugging Face module's.
+
+    Under ZeRO-3 parameters are gathered a bucket of at most `bucket_bytes` at a time (a parameter
+    larger than that alone) and released before the next bucket, so a rank never holds more than
+    one bucket beyond its shard; under FSDP2 each DTensor is materialised one at a time. A yielded
+    tensor is valid until the generator advances: copy it if it must outlive that. Every rank must
+    iterate to the end (the gathers are collective); ranks other than the engine's may discard."""
+    module = accelerator.unwrap_model(model)
+    named = list(module.named_parameters())
+    if is_zero3(accelerator):
+        import deepspeed
+
+        for bucket in _buckets(named, bucket_bytes, lambda p: p.ds_numel * p.element_size()):
+            with deepspeed.zero.GatheredParameters([p for _, p in bucket], modifier_rank=None):
+                for name, p in bucket:
+                    yield name, p.data
+        return
+    for name, p in named:
+        full_tensor = getattr(p.data, "full_tensor", None)  # FSDP2 DTensor shard -> all-gather
+        yield name, (full_tensor() if full_tensor is not None else p.data)
+
+
+def _buckets(named: list[tuple[str, torch.nn.Parameter]], bucket_bytes: int, size) -> Iterator[list]:
+    bucket, used = [], 0
+    for name, p in named:
+        n = size(p)
+        if bucket and used + n > bucket_bytes:
+            yield bucket
+            bucket, used = [], 0
+        bucket.append((name, p))
+        used += n
+    if bucket:
+        yield bucket
+
+
+def full_state_dict(model: torch.nn.Module, accelerator: Accelerator) -> dict[str, torch.Tensor]:
+    """The full weights on the main process (all ranks must call), for save_pretrained."""
+    return accelerator.get_state_dict(model)
