@@ -222,14 +222,16 @@ class BwrapBackend:
         for name in _ETC_FILES:
             if os.path.exists(f"/etc/{name}"):
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-        made: set[str] = {"/", "/usr", "/etc"}
+        # the private /tmp first: bwrap mounts in order, so a Python prefix under /tmp (a venv made
+        # there) bound before it would be hidden by it
+        args += ["--dev", "/dev", "--proc", "/proc",
+                 "--size", str(self.cfg.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
+        made: set[str] = {"/", "/usr", "/etc", "/dev", "/proc", "/tmp"}
         for prefix in sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}):
             if prefix.startswith("/usr/"):
                 continue
             args += _ancestors(prefix, made) + ["--ro-bind", prefix, prefix]
         args += _ancestors(TOOLBOX_DIR, made) + ["--ro-bind", str(self.toolbox_dir), TOOLBOX_DIR]
-        args += ["--dev", "/dev", "--proc", "/proc",
-                 "--size", str(self.cfg.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
         return args
 
     def _verify(self) -> dict[str, str]:
