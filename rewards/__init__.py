@@ -17,9 +17,10 @@ that val/accuracy (ScaleRL's y-axis) averages.
 Rewards that wait on a sandbox or an endpoint (code_tests, llm_judge) keep this signature and are
 called from `workers` threads at once (reward.functions[].workers); a function that sets
 `fn.stats = Outcomes()` (rewards/outcomes.py) gets its per-batch outcome counts logged
-(reward/code_tests/timeout, reward/llm_judge/unparseable). A batch signature (one judge request
-per batch, a colocated vLLM judge) would get a registry of its own beside REWARDS, names unique
-across the two.
+(reward/code_tests/timeout, reward/llm_judge/unparseable). A function that also sets
+`fn.batch(completions, prompts, workers=..., **args) -> list[float | Exception]` is called once
+per batch instead (llm_judge: one engine.generate call for a colocated judge, concurrent requests
+to an endpoint); its per-completion errors are logged zeros like any other.
 """
 
 from __future__ import annotations
@@ -238,7 +239,18 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
                 return e
 
         pairs = list(zip(completions, prompts))
-        if term.workers > 1 and n > 1:
+        batch = getattr(fn, "batch", None)
+        if batch is not None:
+            try:
+                raw = batch(completions, prompts, workers=term.workers, **term.args)
+            except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
+                raw = [e] * n
+            results = []
+            for r in raw:
+                if not isinstance(r, Exception) and not isfinite(float(r)):
+                    r = ValueError(f"returned {r}")
+                results.append(r if isinstance(r, Exception) else float(r))
+        elif term.workers > 1 and n > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(min(term.workers, n), thread_name_prefix=f"reward-{term.name}") as pool:
