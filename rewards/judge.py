@@ -97,27 +97,30 @@ class HTTPJudge:
     """An OpenAI-compatible chat completions endpoint."""
 
     def __init__(self, url: str, model: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
-                 api_key: str | None = None, cache_size: int = 10000):
+                 api_key: str | None = None, cache_size: int = 10000, top_logprobs: int = 20):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"judge url {url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
         self.url = url.rstrip("/") + "/chat/completions"
         self.model, self.timeout, self.retries, self.backoff, self.api_key = model, timeout, retries, backoff, api_key
+        self.top_logprobs = top_logprobs
         self._cache: OrderedDict[str, list[JudgeOutput]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
                  max_tokens: int = 16) -> list[JudgeOutput]:
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
+        # greedy samples are all the same, and vLLM refuses n > 1 at temperature 0: ask for one, repeat it
+        repeat = n if temperature == 0 else 1
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n // repeat,
                 "temperature": temperature, "max_tokens": max_tokens}
         if labels:
-            body.update(logprobs=True, top_logprobs=20)  # vLLM's default cap
+            body.update(logprobs=True, top_logprobs=self.top_logprobs)
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self._lock:
             if key in self._cache:
                 JUDGE_STATS.add("cache_hits")
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return self._cache[key] * repeat
         data = self._post(body)
         try:
             outputs = [self._parse_choice(c, labels) for c in data["choices"]]
@@ -128,7 +131,7 @@ class HTTPJudge:
             self._cache[key] = outputs
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return outputs
+        return outputs * repeat
 
     def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
                        temperature: float = 0.0, max_tokens: int = 16,
@@ -284,16 +287,17 @@ _clients: dict[tuple, JudgeClient] = {}
 _clients_lock = threading.Lock()
 
 
-def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3) -> JudgeClient:
+def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3,
+                 top_logprobs: int = 20) -> JudgeClient:
     """One client per (backend, url, model, limits), kept for the process's life (an engine
     backend loads its model once)."""
-    key = (backend, url, model, timeout, retries)
+    key = (backend, url, model, timeout, retries, top_logprobs)
     with _clients_lock:
         if key not in _clients:
             if backend == "http":
                 import os
 
-                _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries,
+                _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries, top_logprobs=top_logprobs,
                                           api_key=os.environ.get("ASYMPTOTE_JUDGE_API_KEY"))
             elif backend in ("hf", "vllm"):
                 _clients[key] = EngineJudge(url, backend)
@@ -352,17 +356,18 @@ def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf",
               samples: Annotated[int, Field(ge=1)] = 1, aggregate: Literal["mean", "vote"] = "mean",
               temperature: Annotated[float, Field(ge=0.0)] = 0.0, max_tokens: Annotated[int, Field(ge=1)] = 16,
               criteria: str = "", use_reference: bool = True, use_logprobs: bool = True,
-              timeout_seconds: Annotated[float, Field(gt=0.0)] = 30.0,
+              top_logprobs: Annotated[int, Field(ge=1)] = 20, timeout_seconds: Annotated[float, Field(gt=0.0)] = 30.0,
               retries: Annotated[int, Field(ge=0)] = 3) -> float:
     """An LLM judge's score in [0, 1] (see the module docstring for templates and backends): url is
     the endpoint's base URL (http) or a model directory (hf, vllm); criteria is added to the
     question (e.g. 'Judge only the final answer.'); use_reference shows prompt.answer as the
     reference (verdict, score; pairwise always compares against it); use_logprobs: false reads
-    verdicts from the text only (for endpoints without log-probs)."""
+    verdicts from the text only (for endpoints without log-probs); top_logprobs: first tokens an
+    http endpoint reports (vLLM allows 20 unless started with --max-logprobs)."""
     result = llm_judge_batch([completion], [prompt], backend=backend, url=url, model=model, template=template,
                              samples=samples, aggregate=aggregate, temperature=temperature, max_tokens=max_tokens,
                              criteria=criteria, use_reference=use_reference, use_logprobs=use_logprobs,
-                             timeout_seconds=timeout_seconds, retries=retries)[0]
+                             top_logprobs=top_logprobs, timeout_seconds=timeout_seconds, retries=retries)[0]
     if isinstance(result, Exception):
         raise result
     return result
@@ -372,12 +377,13 @@ def llm_judge_batch(completions: list[str], prompts: list[Prompt], *, workers: i
                     url: str = "http://127.0.0.1:8000/v1", model: str = "judge", template: str = "verdict",
                     samples: int = 1, aggregate: str = "mean", temperature: float = 0.0, max_tokens: int = 16,
                     criteria: str = "", use_reference: bool = True, use_logprobs: bool = True,
-                    timeout_seconds: float = 30.0, retries: int = 3) -> list[float | Exception]:
+                    top_logprobs: int = 20, timeout_seconds: float = 30.0,
+                    retries: int = 3) -> list[float | Exception]:
     """llm_judge over a batch (the arguments are llm_judge's, validated by the recipe): every
     completion's judge requests go to the backend at once (one engine.generate call for the engine
     backends; `workers` concurrent requests over http). Per completion: its score, or the error
     that stopped it (unreachable, nothing parsed)."""
-    client = judge_client(backend, url, model, timeout_seconds, retries)
+    client = judge_client(backend, url, model, timeout_seconds, retries, top_logprobs)
     crit = f"{criteria.strip()}\n" if criteria.strip() else ""
     # (judge prompt, n, completion index, completion shown as A (pairwise) or None)
     requests: list[tuple[str, int, int, bool | None]] = []
