@@ -194,7 +194,7 @@ class EngineJudge:
     only the sampled tokens' log-probs, so its verdicts are read from the text."""
 
     def __init__(self, path: str, engine: str = "hf", *, kv_cache_gb: int = 1, gpu_memory_utilization: float = 0.2,
-                 max_model_len: int = 2048):
+                 max_model_len: int | None = None):
         from rl.models import load_model, load_tokenizer
         from rl.rollout.hf import HFEngine, _eos_ids
 
@@ -215,6 +215,10 @@ class EngineJudge:
             class _Cfg:  # _eos_ids reads only the generation config
                 generation_config = GenerationConfig.from_pretrained(path)
 
+            if max_model_len is None:  # the model's own context, at most 4096 (judge prompts are short)
+                from transformers import AutoConfig
+
+                max_model_len = min(4096, getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", 4096))
             self.model = None
             self.engine = VLLMEngine(path, self.tokenizer, _eos_ids(_Cfg, self.tokenizer), kv_cache_gb=kv_cache_gb,
                                      gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
