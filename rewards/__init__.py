@@ -71,14 +71,15 @@ class RewardFunctionConfig(_Config):
     swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction),
     code_tests (code env: 1 if the completion's code passes the task's unit tests in a sandbox;
     {partial_credit: true} for the fraction passed, {timeout_seconds: 5} per test), llm_judge (an
-    LLM judge: {url: http://host:8000/v1, model: NAME, template: verdict|score|pairwise, samples: k})."""
+    LLM judge: {url: http://host:8000/v1, model: NAME, template: verdict|score|pairwise, samples: k};
+    backend: hf|vllm with url a model directory judges in-process)."""
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
     workers: int = Field(1, ge=1)
     """Completions scored at once, in threads: for functions that wait on a sandbox or an endpoint
-    (code_tests, llm_judge over http); values keep the completions' order. Keep 1 for llm_judge
-    with the hf backend (one in-process model)."""
+    (code_tests, llm_judge over http: requests in flight); values keep the completions' order.
+    llm_judge's engine backends (hf, vllm) take the whole batch in one generate call and ignore it."""
     args: dict[str, Any] = {}
     """Keyword arguments of the function, e.g. {timeout_seconds: 10} for math_verify or
     {pattern: '.*answer: \\d+'} for format. Unknown names and wrong types fail at load."""
