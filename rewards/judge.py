@@ -190,8 +190,8 @@ class EngineJudge:
     """A local model directory judged through one of our rollout engines, in this process:
     `hf` (rl/rollout/hf.py) or the colocated `vllm` engine (rl/rollout/vllm.py). A batch of judge
     prompts is one engine.generate call (k samples as n). Label log-probs (the verdict's P(yes))
-    come from one forward pass of the hf model over the batch's prompts; the vllm engine reports
-    only the sampled tokens' log-probs, so its verdicts are read from the text."""
+    come from a forward pass of the hf model per prompt, or, for vllm, one batched next-token
+    request restricted to the labels' first tokens (VLLMGenerator.next_token_logprobs)."""
 
     def __init__(self, path: str, engine: str = "hf", *, kv_cache_gb: int = 1, gpu_memory_utilization: float = 0.2,
                  max_model_len: int | None = None):
@@ -235,7 +235,7 @@ class EngineJudge:
             return []
         ids = [render_prompt(self.tokenizer, [{"role": "user", "content": text}]) for text, _ in requests]
         out: list[list[JudgeOutput] | Exception] = [[] for _ in requests]
-        label_lp = self._label_logprobs(ids, labels) if labels and self.model is not None else [None] * len(ids)
+        label_lp = self._label_logprobs(ids, labels) if labels else [None] * len(ids)
         # one generate call per distinct n (one for verdict and score; pairwise with odd k: two)
         for n in sorted({n for _, n in requests if n > 0}):
             rows = [i for i, (_, k) in enumerate(requests) if k == n]
@@ -261,6 +261,9 @@ class EngineJudge:
                 tok = self.tokenizer.encode(variant, add_special_tokens=False)
                 if tok:
                     firsts[self.tokenizer.decode(tok[:1])] = tok[0]
+        if self.model is None:  # vllm: one request per prompt for the next token, among these tokens only
+            by_id = self.engine.generator.next_token_logprobs(ids, list(firsts.values()))
+            return [_label_logprobs({t: lp[i] for t, i in firsts.items() if i in lp}, labels) for lp in by_id]
         result = []
         with torch.no_grad():
             for row in ids:  # one at a time: no padding to get wrong, and judge prompts are few
