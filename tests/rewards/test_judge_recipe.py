@@ -1,5 +1,6 @@
 """recipes/tiny/judge_math.yaml through rl.trainer.train (slow): the tiny model as its own judge
-(hf engine, one generate call per batch) combined with math_verify by max."""
+through the hf engine and through the colocated vllm engine (one generate call per batch), combined
+with math_verify by max."""
 
 import json
 from pathlib import Path
@@ -14,13 +15,22 @@ from rl.trainer import train
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _judges():
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return ["hf"]
+    return ["hf", "vllm"]
+
+
 @pytest.mark.slow
-def test_tiny_judge_recipe_trains(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("judge", _judges())
+def test_tiny_judge_recipe_trains(tmp_path, tiny_model_dir, judge):
     path = ROOT / "recipes" / "tiny" / "judge_math.yaml"
     functions = yaml.safe_load(path.read_text())["reward"]["functions"]
     for f in functions:
         if f["name"] == "llm_judge":
-            f["args"]["url"] = str(tiny_model_dir)
+            f["args"].update(url=str(tiny_model_dir), backend=judge)
     recipe = load_recipe(path, [
         f"model.path={tiny_model_dir}", f"logging.runs_dir={tmp_path / 'runs'}", "logging.progress=false",
         f"reward.functions={json.dumps(functions)}",
