@@ -89,6 +89,41 @@ def test_the_cache_avoids_a_second_request(server):
     assert after.get("cache_hits", 0) - mid.get("cache_hits", 0) == 1
 
 
+@pytest.mark.slow
+def test_the_judge_grpo_recipe_runs_against_vllm_serve(server, tiny_model_dir, tmp_path):
+    """recipes/judge_grpo.yaml as shipped (http judge, max rule), with the tiny model as the
+    policy and the real vllm serve process as the judge, for one iteration."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from rl.config import load_recipe
+    from rl.logger import read_jsonl
+    from rl.trainer import train
+
+    url, _ = server
+    path = Path(__file__).resolve().parents[2] / "recipes" / "judge_grpo.yaml"
+    functions = yaml.safe_load(path.read_text())["reward"]["functions"]
+    for f in functions:
+        if f["name"] == "llm_judge":
+            f["workers"] = 4
+            f["args"].update(url=url, top_logprobs=104)
+    recipe = load_recipe(path, [
+        f"model.path={tiny_model_dir}", "model.dtype=float32", "engine.name=hf", "engine.max_new_tokens=8",
+        f"reward.functions={json.dumps(functions)}", f"logging.runs_dir={tmp_path / 'runs'}",
+        "logging.progress=false", "train.iterations=1", "train.prompts_per_iteration=2", "algorithm.group_size=2",
+        "train.micro_batch_size=4", "eval.every=1", "eval.k=1", "eval.num_prompts=2", "eval.predict_asymptote=false",
+        "checkpoint.every=1",
+    ])
+    trained = [m for m in read_jsonl(train(recipe) / "metrics.jsonl") if "train/reward" in m]
+    assert len(trained) == 1
+    m = trained[0]
+    assert m["train/reward/llm_judge/samples"] == 4 and m["train/reward/llm_judge/unparseable"] == 0
+    assert 0.0 < m["train/reward/llm_judge"] < 1.0  # P(yes) from the server's top log-probs
+    assert m["train/reward"] >= m["train/reward/llm_judge"] - 1e-6  # max(math_verify, judge)
+
+
 def test_a_dead_server_is_an_error_naming_its_url(server):
     url, proc = server
     proc.terminate()
