@@ -246,11 +246,19 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
                 raw = batch(completions, prompts, workers=term.workers, **term.args)
             except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
                 raw = [e] * n
+            if not isinstance(raw, list) or len(raw) != n:
+                raw = [ValueError(f"batch returned {type(raw).__name__} of {len(raw) if isinstance(raw, list) else '?'} "
+                                  f"values for {n} completions")] * n
             results = []
             for r in raw:
-                if not isinstance(r, Exception) and not isfinite(float(r)):
-                    r = ValueError(f"returned {r}")
-                results.append(r if isinstance(r, Exception) else float(r))
+                if not isinstance(r, Exception):
+                    try:
+                        r = float(r)
+                        if not isfinite(r):
+                            raise ValueError(f"returned {r}")
+                    except (TypeError, ValueError) as e:
+                        r = e
+                results.append(r)
         elif term.workers > 1 and n > 1:
             from concurrent.futures import ThreadPoolExecutor
 
