@@ -17,9 +17,10 @@ that val/accuracy (ScaleRL's y-axis) averages.
 Rewards that wait on a sandbox or an endpoint (code_tests, llm_judge) keep this signature and are
 called from `workers` threads at once (reward.functions[].workers); a function that sets
 `fn.stats = Outcomes()` (rewards/outcomes.py) gets its per-batch outcome counts logged
-(reward/code_tests/timeout, reward/llm_judge/unparseable). A batch signature (one judge request
-per batch, a colocated vLLM judge) would get a registry of its own beside REWARDS, names unique
-across the two.
+(reward/code_tests/timeout, reward/llm_judge/unparseable). A function that also sets
+`fn.batch(completions, prompts, workers=..., **args) -> list[float | Exception]` is called once
+per batch instead (llm_judge: one engine.generate call for a colocated judge, concurrent requests
+to an endpoint); its per-completion errors are logged zeros like any other.
 """
 
 from __future__ import annotations
@@ -70,14 +71,15 @@ class RewardFunctionConfig(_Config):
     swe_tests (SWE episodes: 1 if the hidden tests pass; {partial_credit: true} for a fraction),
     code_tests (code env: 1 if the completion's code passes the task's unit tests in a sandbox;
     {partial_credit: true} for the fraction passed, {timeout_seconds: 5} per test), llm_judge (an
-    LLM judge: {url: http://host:8000/v1, model: NAME, template: verdict|score|pairwise, samples: k})."""
+    LLM judge: {url: http://host:8000/v1, model: NAME, template: verdict|score|pairwise, samples: k};
+    backend: hf|vllm with url a model directory judges in-process)."""
     weight: float = 1.0
     """Its coefficient in the total reward. R1-style recipes use 1.0 for math_verify and a small
     weight (0.1–0.5) for format; 0 computes and logs the function without training on it."""
     workers: int = Field(1, ge=1)
     """Completions scored at once, in threads: for functions that wait on a sandbox or an endpoint
-    (code_tests, llm_judge over http); values keep the completions' order. Keep 1 for llm_judge
-    with the hf backend (one in-process model)."""
+    (code_tests, llm_judge over http: requests in flight); values keep the completions' order.
+    llm_judge's engine backends (hf, vllm) take the whole batch in one generate call and ignore it."""
     args: dict[str, Any] = {}
     """Keyword arguments of the function, e.g. {timeout_seconds: 10} for math_verify or
     {pattern: '.*answer: \\d+'} for format. Unknown names and wrong types fail at load."""
@@ -238,7 +240,26 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
                 return e
 
         pairs = list(zip(completions, prompts))
-        if term.workers > 1 and n > 1:
+        batch = getattr(fn, "batch", None)
+        if batch is not None:
+            try:
+                raw = batch(completions, prompts, workers=term.workers, **term.args)
+            except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
+                raw = [e] * n
+            if not isinstance(raw, list) or len(raw) != n:
+                raw = [ValueError(f"batch returned {type(raw).__name__} of {len(raw) if isinstance(raw, list) else '?'} "
+                                  f"values for {n} completions")] * n
+            results = []
+            for r in raw:
+                if not isinstance(r, Exception):
+                    try:
+                        r = float(r)
+                        if not isfinite(r):
+                            raise ValueError(f"returned {r}")
+                    except (TypeError, ValueError) as e:
+                        r = e
+                results.append(r)
+        elif term.workers > 1 and n > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(min(term.workers, n), thread_name_prefix=f"reward-{term.name}") as pool:

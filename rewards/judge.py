@@ -1,11 +1,19 @@
 """Generative rewards: an LLM judges a completion.
 
-Two backends serve the judge model:
-- http: an OpenAI-compatible endpoint (vLLM, SGLang, TGI, llama.cpp server, OpenAI) at `url`
-  (e.g. http://127.0.0.1:8000/v1), called with timeouts, retries with exponential backoff on
-  connection errors, 429 and 5xx, and an in-memory cache keyed by the request;
-- hf: a local Hugging Face model directory at `url` (`hf` engine, in-process; for small judges
-  and tests).
+Three backends serve the judge model:
+- http: an OpenAI-compatible endpoint (`vllm serve`, SGLang, TGI, llama.cpp server, OpenAI) at
+  `url` (e.g. http://127.0.0.1:8000/v1), called with timeouts, retries with exponential backoff
+  on connection errors, 429 and 5xx, and an in-memory cache keyed by the request; a batch's
+  requests go out from `workers` threads at once;
+- hf: a local Hugging Face model directory at `url`, generating through the `hf` engine
+  in-process (rl/rollout/hf.py; for small judges and tests);
+- vllm: a local model directory at `url`, generating through the colocated `vllm` engine
+  in-process (rl/rollout/vllm.py).
+The two engine backends (EngineJudge) take a whole batch in one engine.generate call: every
+completion's judge prompt, k samples each as the engine's n.
+
+compute_rewards calls `llm_judge.batch` (llm_judge_batch) with the batch's completions; llm_judge
+itself scores one completion (a batch of one).
 
 Templates:
 - verdict: "is the response correct? yes or no". Where log-probs are available (hf always; http
@@ -17,7 +25,8 @@ Templates:
 
 Each of `samples` judge outputs is parsed; unparseable ones are dropped and counted in
 JUDGE_STATS; `aggregate` is the mean of the parsed scores or a majority vote (score >= 0.5). If no
-output parses the reward raises, which compute_rewards logs and counts as a zero.
+output parses the reward raises (for that completion only), which compute_rewards logs and counts
+as a zero.
 """
 
 from __future__ import annotations
@@ -72,8 +81,11 @@ class JudgeOutput:
 
 
 class JudgeClient(Protocol):
-    def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
-                 max_tokens: int = 16) -> list[JudgeOutput]: ...
+    def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
+                       temperature: float = 0.0, max_tokens: int = 16,
+                       workers: int = 1) -> list[list[JudgeOutput] | Exception]:
+        """For each (prompt, n): n judge outputs, or the error that request met."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -85,27 +97,30 @@ class HTTPJudge:
     """An OpenAI-compatible chat completions endpoint."""
 
     def __init__(self, url: str, model: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
-                 api_key: str | None = None, cache_size: int = 10000):
+                 api_key: str | None = None, cache_size: int = 10000, top_logprobs: int = 20):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"judge url {url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
         self.url = url.rstrip("/") + "/chat/completions"
         self.model, self.timeout, self.retries, self.backoff, self.api_key = model, timeout, retries, backoff, api_key
+        self.top_logprobs = top_logprobs
         self._cache: OrderedDict[str, list[JudgeOutput]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
                  max_tokens: int = 16) -> list[JudgeOutput]:
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
+        # greedy samples are all the same, and vLLM refuses n > 1 at temperature 0: ask for one, repeat it
+        repeat = n if temperature == 0 else 1
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n // repeat,
                 "temperature": temperature, "max_tokens": max_tokens}
         if labels:
-            body.update(logprobs=True, top_logprobs=5)
+            body.update(logprobs=True, top_logprobs=self.top_logprobs)
         key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self._lock:
             if key in self._cache:
                 JUDGE_STATS.add("cache_hits")
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return self._cache[key] * repeat
         data = self._post(body)
         try:
             outputs = [self._parse_choice(c, labels) for c in data["choices"]]
@@ -116,7 +131,26 @@ class HTTPJudge:
             self._cache[key] = outputs
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return outputs
+        return outputs * repeat
+
+    def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
+                       temperature: float = 0.0, max_tokens: int = 16,
+                       workers: int = 1) -> list[list[JudgeOutput] | Exception]:
+        """One HTTP request per (prompt, n), `workers` in flight at once (the server batches them)."""
+
+        def one(request: tuple[str, int]) -> list[JudgeOutput] | Exception:
+            try:
+                return self.complete(request[0], request[1], labels=labels, temperature=temperature,
+                                     max_tokens=max_tokens)
+            except Exception as e:  # noqa: BLE001  (each completion's error is its own)
+                return e
+
+        if workers > 1 and len(requests) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(workers, len(requests)), thread_name_prefix="judge-http") as pool:
+                return list(pool.map(one, requests))
+        return [one(r) for r in requests]
 
     def _post(self, body: dict) -> dict:
         headers = {"Content-Type": "application/json"}
@@ -152,51 +186,106 @@ class HTTPJudge:
         return JudgeOutput(text, _label_logprobs({t["token"]: t["logprob"] for t in top}, labels))
 
 
-class HFJudge:
-    """A local Hugging Face model (rl/models.py), generating through the hf engine."""
+class EngineJudge:
+    """A local model directory judged through one of our rollout engines, in this process:
+    `hf` (rl/rollout/hf.py) or the colocated `vllm` engine (rl/rollout/vllm.py). A batch of judge
+    prompts is one engine.generate call (k samples as n). Label log-probs (the verdict's P(yes))
+    come from a forward pass of the hf model per prompt, or, for vllm, one batched next-token
+    request restricted to the labels' first tokens (VLLMGenerator.next_token_logprobs)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, engine: str = "hf", *, kv_cache_gb: int = 1, gpu_memory_utilization: float = 0.2,
+                 max_model_len: int | None = None):
         from rl.models import load_model, load_tokenizer
-        from rl.rollout.hf import HFEngine
+        from rl.rollout.hf import HFEngine, _eos_ids
 
         self.tokenizer = load_tokenizer(path)
-        self.model = load_model(path)
-        self.model.eval()
-        self.engine = HFEngine(self.model, self.tokenizer)
+        self.engine_name = engine
+        self.generate_calls = 0
+        """engine.generate calls made (one per batch; tests read it)."""
+        self._lock = threading.Lock()  # one batch at a time through the engine
+        if engine == "hf":
+            self.model = load_model(path)
+            self.model.eval()
+            self.engine = HFEngine(self.model, self.tokenizer)
+        elif engine == "vllm":
+            from transformers import GenerationConfig
 
-    def complete(self, prompt: str, n: int, *, labels: tuple[str, ...] = (), temperature: float = 0.0,
-                 max_tokens: int = 16) -> list[JudgeOutput]:
-        import torch
+            from rl.rollout.vllm import VLLMEngine
 
+            class _Cfg:  # _eos_ids reads only the generation config
+                generation_config = GenerationConfig.from_pretrained(path)
+
+            if max_model_len is None:  # the model's own context, at most 4096 (judge prompts are short)
+                from transformers import AutoConfig
+
+                max_model_len = min(4096, getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", 4096))
+            self.model = None
+            self.engine = VLLMEngine(path, self.tokenizer, _eos_ids(_Cfg, self.tokenizer), kv_cache_gb=kv_cache_gb,
+                                     gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
+        else:
+            raise ValueError(f"unknown judge engine '{engine}'; allowed: hf, vllm")
+
+    def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
+                       temperature: float = 0.0, max_tokens: int = 16,
+                       workers: int = 1) -> list[list[JudgeOutput] | Exception]:
         from rl.models import render_prompt
         from rl.rollout.base import SamplingParams
 
-        JUDGE_STATS.add("requests")
-        ids = render_prompt(self.tokenizer, [{"role": "user", "content": prompt}])
-        # the hf engine always samples; temperature 0 (greedy) is approximated by a very low one
-        params = SamplingParams(n=n, max_new_tokens=max_tokens, temperature=max(temperature, 1e-4))
-        texts = [c.text for c in self.engine.generate([ids], params)[0]]
-        label_lp = None
-        if labels:
-            with torch.no_grad():
-                logits = self.model(torch.tensor([ids])).logits[0, -1].float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            first: dict[str, float] = {}
-            for label in labels:
-                for variant in (label, label.capitalize(), " " + label, " " + label.capitalize()):
-                    tok = self.tokenizer.encode(variant, add_special_tokens=False)
-                    if tok:
-                        first[variant] = float(logprobs[tok[0]])
-            label_lp = _label_logprobs(first, labels)
-        return [JudgeOutput(t, label_lp) for t in texts]
+        if not requests:
+            return []
+        ids = [render_prompt(self.tokenizer, [{"role": "user", "content": text}]) for text, _ in requests]
+        out: list[list[JudgeOutput] | Exception] = [[] for _ in requests]
+        label_lp = self._label_logprobs(ids, labels) if labels else [None] * len(ids)
+        # one generate call per distinct n (one for verdict and score; pairwise with odd k: two)
+        for n in sorted({n for _, n in requests if n > 0}):
+            rows = [i for i, (_, k) in enumerate(requests) if k == n]
+            # the hf engine always samples; temperature 0 (greedy) is approximated by a very low one
+            params = SamplingParams(n=n, max_new_tokens=max_tokens,
+                                    temperature=max(temperature, 1e-4) if self.engine_name == "hf" else temperature)
+            with self._lock:
+                JUDGE_STATS.add("requests")
+                self.generate_calls += 1
+                groups = self.engine.generate([ids[i] for i in rows], params)
+            for i, group in zip(rows, groups):
+                out[i] = [JudgeOutput(c.text, label_lp[i]) for c in group]
+        return out
+
+    def _label_logprobs(self, ids: list[list[int]], labels: tuple[str, ...]) -> list[dict[str, float]]:
+        """Each prompt's next-token log-probs of the labels' first tokens (variants: capitalised,
+        with a leading space)."""
+        import torch
+
+        firsts: dict[str, int] = {}
+        for label in labels:
+            for variant in (label, label.capitalize(), " " + label, " " + label.capitalize()):
+                tok = self.tokenizer.encode(variant, add_special_tokens=False)
+                if tok:
+                    firsts[self.tokenizer.decode(tok[:1])] = tok[0]
+        if self.model is None:  # vllm: one request per prompt for the next token, among these tokens only
+            by_id = self.engine.generator.next_token_logprobs(ids, list(firsts.values()))
+            return [_label_logprobs({t: lp[i] for t, i in firsts.items() if i in lp}, labels) for lp in by_id]
+        result = []
+        with torch.no_grad():
+            for row in ids:  # one at a time: no padding to get wrong, and judge prompts are few
+                logits = self.model(torch.tensor([row])).logits[0, -1].float()
+                logprobs = torch.log_softmax(logits, dim=-1)
+                result.append(_label_logprobs({t: float(logprobs[i]) for t, i in firsts.items()}, labels))
+        return result
 
 
 def _label_logprobs(token_logprobs: dict[str, float], labels: tuple[str, ...]) -> dict[str, float]:
-    """Per label, the log of the summed probability of first tokens that spell it (case and
-    surrounding space ignored); -inf when none does."""
+    """Per label, the log of the summed probability of first tokens that begin it (the whole label,
+    or a prefix of it that begins no other label: "y" for yes where a tokenizer splits the word;
+    case and surrounding space ignored); -inf when none does."""
     out = {}
     for label in labels:
-        ps = [math.exp(lp) for tok, lp in token_logprobs.items() if tok.strip().lower() == label]
+        others = [other for other in labels if other != label]
+
+        def begins(tok: str, label=label, others=others) -> bool:
+            t = tok.strip().lower()
+            return bool(t) and label.startswith(t) and not any(o.startswith(t) for o in others)
+
+        ps = [math.exp(lp) for tok, lp in token_logprobs.items() if begins(tok)]
         out[label] = math.log(sum(ps)) if ps and sum(ps) > 0 else -math.inf
     return out
 
@@ -205,20 +294,22 @@ _clients: dict[tuple, JudgeClient] = {}
 _clients_lock = threading.Lock()
 
 
-def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3) -> JudgeClient:
-    """One client per (backend, url, model, limits), kept for the process's life."""
-    key = (backend, url, model, timeout, retries)
+def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3,
+                 top_logprobs: int = 20) -> JudgeClient:
+    """One client per (backend, url, model, limits), kept for the process's life (an engine
+    backend loads its model once)."""
+    key = (backend, url, model, timeout, retries, top_logprobs)
     with _clients_lock:
         if key not in _clients:
             if backend == "http":
                 import os
 
-                _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries,
+                _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries, top_logprobs=top_logprobs,
                                           api_key=os.environ.get("ASYMPTOTE_JUDGE_API_KEY"))
-            elif backend == "hf":
-                _clients[key] = HFJudge(url)
+            elif backend in ("hf", "vllm"):
+                _clients[key] = EngineJudge(url, backend)
             else:
-                raise ValueError(f"unknown judge backend '{backend}'; allowed: http, hf")
+                raise ValueError(f"unknown judge backend '{backend}'; allowed: http, hf, vllm")
         return _clients[key]
 
 
@@ -266,53 +357,93 @@ def aggregate_scores(scores: list[float], how: str) -> float:
     raise ValueError(f"unknown aggregate '{how}'; allowed: mean, vote")
 
 
-def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf"] = "http",
+def llm_judge(completion: str, prompt: Prompt, *, backend: Literal["http", "hf", "vllm"] = "http",
               url: str = "http://127.0.0.1:8000/v1", model: str = "judge",
               template: Literal["verdict", "score", "pairwise"] = "verdict",
               samples: Annotated[int, Field(ge=1)] = 1, aggregate: Literal["mean", "vote"] = "mean",
               temperature: Annotated[float, Field(ge=0.0)] = 0.0, max_tokens: Annotated[int, Field(ge=1)] = 16,
-              criteria: str = "", use_reference: bool = True,
-              timeout_seconds: Annotated[float, Field(gt=0.0)] = 30.0,
+              criteria: str = "", use_reference: bool = True, use_logprobs: bool = True,
+              top_logprobs: Annotated[int, Field(ge=1)] = 20, timeout_seconds: Annotated[float, Field(gt=0.0)] = 30.0,
               retries: Annotated[int, Field(ge=0)] = 3) -> float:
     """An LLM judge's score in [0, 1] (see the module docstring for templates and backends): url is
-    the endpoint's base URL (http) or a model directory (hf); criteria is added to the question
-    (e.g. 'Judge only the final answer.'); use_reference shows prompt.answer as the reference
-    (verdict, score; pairwise always compares against it)."""
-    client = judge_client(backend, url, model, timeout_seconds, retries)
-    question = prompt.messages[-1]["content"] if prompt.messages else ""
+    the endpoint's base URL (http) or a model directory (hf, vllm); criteria is added to the
+    question (e.g. 'Judge only the final answer.'); use_reference shows prompt.answer as the
+    reference (verdict, score; pairwise always compares against it); use_logprobs: false reads
+    verdicts from the text only (for endpoints without log-probs); top_logprobs: first tokens an
+    http endpoint reports (vLLM allows 20 unless started with --max-logprobs)."""
+    result = llm_judge_batch([completion], [prompt], backend=backend, url=url, model=model, template=template,
+                             samples=samples, aggregate=aggregate, temperature=temperature, max_tokens=max_tokens,
+                             criteria=criteria, use_reference=use_reference, use_logprobs=use_logprobs,
+                             top_logprobs=top_logprobs, timeout_seconds=timeout_seconds, retries=retries)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def llm_judge_batch(completions: list[str], prompts: list[Prompt], *, workers: int = 1, backend: str = "http",
+                    url: str = "http://127.0.0.1:8000/v1", model: str = "judge", template: str = "verdict",
+                    samples: int = 1, aggregate: str = "mean", temperature: float = 0.0, max_tokens: int = 16,
+                    criteria: str = "", use_reference: bool = True, use_logprobs: bool = True,
+                    top_logprobs: int = 20, timeout_seconds: float = 30.0,
+                    retries: int = 3) -> list[float | Exception]:
+    """llm_judge over a batch (the arguments are llm_judge's, validated by the recipe): every
+    completion's judge requests go to the backend at once (one engine.generate call for the engine
+    backends; `workers` concurrent requests over http). Per completion: its score, or the error
+    that stopped it (unreachable, nothing parsed)."""
+    client = judge_client(backend, url, model, timeout_seconds, retries, top_logprobs)
     crit = f"{criteria.strip()}\n" if criteria.strip() else ""
-    if template == "pairwise":
-        if not prompt.answer:
-            raise ValueError(f"pairwise judging compares against the reference answer; prompt {prompt.id} has none")
-        first = (samples + 1) // 2
-        scores = []
-        texts = []
-        for n, completion_is_a in ((first, True), (samples - first, False)):
-            if n == 0:
+    # (judge prompt, n, completion index, completion shown as A (pairwise) or None)
+    requests: list[tuple[str, int, int, bool | None]] = []
+    results: list[float | Exception | None] = [None] * len(completions)
+    for i, (completion, prompt) in enumerate(zip(completions, prompts, strict=True)):
+        question = prompt.messages[-1]["content"] if prompt.messages else ""
+        if template == "pairwise":
+            if not prompt.answer:
+                results[i] = ValueError(f"pairwise judging compares against the reference answer; "
+                                        f"prompt {prompt.id} has none")
                 continue
-            a, b = (completion, prompt.answer) if completion_is_a else (prompt.answer, completion)
-            text = TEMPLATES["pairwise"].replace("{criteria}", crit).replace("{question}", question)
-            text = text.replace("{a}", a).replace("{b}", b)
-            for out in client.complete(text, n, temperature=temperature, max_tokens=max_tokens):
-                texts.append(out.text)
+            first = (samples + 1) // 2
+            for n, completion_is_a in ((first, True), (samples - first, False)):
+                if n == 0:
+                    continue
+                a, b = (completion, prompt.answer) if completion_is_a else (prompt.answer, completion)
+                text = TEMPLATES["pairwise"].replace("{criteria}", crit).replace("{question}", question)
+                requests.append((text.replace("{a}", a).replace("{b}", b), n, i, completion_is_a))
+        else:
+            reference = f"Reference answer:\n{prompt.answer}\n\n" if use_reference and prompt.answer else ""
+            text = TEMPLATES[template].replace("{criteria}", crit).replace("{question}", question)
+            requests.append((text.replace("{reference}", reference).replace("{response}", completion), samples, i, None))
+    labels = ("yes", "no") if template == "verdict" and use_logprobs else ()
+    answers = client.complete_batch([(text, n) for text, n, _, _ in requests], labels=labels,
+                                    temperature=temperature, max_tokens=max_tokens, workers=workers)
+    texts: dict[int, list[str]] = {}
+    scores: dict[int, list[float]] = {}
+    for (_, _, i, completion_is_a), outs in zip(requests, answers):
+        if isinstance(outs, Exception):
+            results[i] = outs
+            continue
+        for out in outs:
+            texts.setdefault(i, []).append(out.text)
+            if template == "pairwise":
                 pref = parse_preference(out)
-                if pref is not None:
-                    scores.append(0.5 if pref == "tie" else float((pref == "A") == completion_is_a))
-    else:
-        reference = f"Reference answer:\n{prompt.answer}\n\n" if use_reference and prompt.answer else ""
-        text = TEMPLATES[template].replace("{criteria}", crit).replace("{question}", question)
-        text = text.replace("{reference}", reference).replace("{response}", completion)
-        labels = ("yes", "no") if template == "verdict" else ()
-        outs = client.complete(text, samples, labels=labels, temperature=temperature, max_tokens=max_tokens)
-        texts = [o.text for o in outs]
-        parse = parse_verdict if template == "verdict" else parse_score
-        scores = [s for s in (parse(o) for o in outs) if s is not None]
-    JUDGE_STATS.add("samples", len(texts))
-    JUDGE_STATS.add("unparseable", len(texts) - len(scores))
-    if not scores:
-        raise JudgeError(f"none of the judge's {len(texts)} outputs parses as a {template} answer; first: "
-                         f"{(texts[0] if texts else '')[:200]!r}")
-    return aggregate_scores(scores, aggregate)
+                score = None if pref is None else 0.5 if pref == "tie" else float((pref == "A") == completion_is_a)
+            else:
+                score = (parse_verdict if template == "verdict" else parse_score)(out)
+            if score is not None:
+                scores.setdefault(i, []).append(score)
+    for i in range(len(completions)):
+        if results[i] is not None:
+            continue
+        read, parsed = texts.get(i, []), scores.get(i, [])
+        JUDGE_STATS.add("samples", len(read))
+        JUDGE_STATS.add("unparseable", len(read) - len(parsed))
+        if not parsed:
+            results[i] = JudgeError(f"none of the judge's {len(read)} outputs parses as a {template} answer; "
+                                    f"first: {(read[0] if read else '')[:200]!r}")
+        else:
+            results[i] = aggregate_scores(parsed, aggregate)
+    return results  # type: ignore[return-value]
 
 
 llm_judge.stats = JUDGE_STATS  # type: ignore[attr-defined]  (compute_rewards logs the batch's counts)
+llm_judge.batch = llm_judge_batch  # type: ignore[attr-defined]  (compute_rewards scores a batch at once)

@@ -122,3 +122,59 @@ def loopback_server():
         stop.set()
         thread.join()
         server.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The real vLLM OpenAI-compatible server (`vllm serve`) on 127.0.0.1, serving the tiny model
+# ------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def vllm_openai_server(model_dir: Path, name: str = "judge", startup_timeout: float = 300.0):
+    """`python -m vllm.entrypoints.openai.api_server` (what `vllm serve` runs) on a free loopback
+    port with small memory settings; yields (base_url, process). Fails with the server's log tail if
+    it exits or does not answer /v1/models in time."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND="nobind")
+    log = tempfile.NamedTemporaryFile("w+", prefix="vllm-serve-", suffix=".log", delete=False)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+           "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+           "--gpu-memory-utilization", "0.1", "--max-model-len", "1024", "--max-num-seqs", "16",
+           "--enforce-eager", "--seed", "0", "--max-logprobs", "128"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"vllm serve exited with {proc.returncode}:\n{log.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"vllm serve did not answer {url}/models in {startup_timeout:.0f} s:\n{log.read()[-3000:]}")
+                time.sleep(1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+        os.unlink(log.name)

@@ -139,6 +139,27 @@ class VLLMGenerator:
                 if self.sleep_enabled and not self.engine.has_unfinished_requests():
                     self._sleep()
 
+    def next_token_logprobs(self, rows: list[list[int]], token_ids: list[int]) -> list[dict[int, float]]:
+        """Per row (prompt token ids), the log-probs of `token_ids` as its next token, renormalised
+        over those tokens (vLLM masks the others: ratios between them are the model's). For an LLM
+        judge's yes/no probabilities; no other request may be in flight (the judge's own engine)."""
+        from vllm import SamplingParams as VSP
+        from vllm.inputs import TokensPrompt
+
+        token_ids = sorted(set(token_ids))
+        sp = VSP(n=1, temperature=1.0, max_tokens=1, logprobs=len(token_ids), allowed_token_ids=token_ids,
+                 detokenize=False)
+        with self._engine():
+            self._wake()
+            outs = self.llm.generate([TokensPrompt(prompt_token_ids=list(r)) for r in rows], sp, use_tqdm=False)
+            if self.sleep_enabled and not self.engine.has_unfinished_requests():
+                self._sleep()
+        result = []
+        for out in outs:
+            lp = (out.outputs[0].logprobs or [{}])[0]
+            result.append({t: float(lp[t].logprob) for t in token_ids if t in lp})
+        return result
+
     def _step(self) -> None:
         """One engine step (call holding the lock): every request in flight gains a token, which
         is labelled with the version of the weights loaded now."""

@@ -118,3 +118,32 @@ def test_arg_of_wrong_type_fails_and_good_ones_are_coerced():
 def test_reward_config_errors(kwargs, message):
     with pytest.raises(ValidationError, match=message):
         RewardConfig(**kwargs)
+
+
+def batched(completion: str, prompt: Prompt, *, scale: float = 1.0) -> float:
+    raise AssertionError("compute_rewards calls batched.batch, never the per-completion function")
+
+
+def _batched_batch(completions, prompts, *, workers=1, scale=1.0):
+    _batched_batch.calls.append((len(completions), workers))
+    out = []
+    for c in completions:
+        out.append(RuntimeError("no") if c == "err" else float("inf") if c == "inf" else "x" if c == "str" else scale * len(c))
+    return out
+
+
+batched.batch = _batched_batch
+
+
+def test_a_batch_function_is_called_once_with_per_completion_errors(monkeypatch):
+    monkeypatch.setitem(REWARDS, "batched", batched)
+    _batched_batch.calls = []
+    cfg = RewardConfig(functions=[{"name": "batched", "workers": 3, "args": {"scale": 0.5}}], verifiable="batched")
+    result = compute_rewards(["ab", "err", "inf", "str", "abcd"], [prompt("4", i) for i in range(5)], cfg)
+    assert _batched_batch.calls == [(5, 3)]
+    assert result.per_function["batched"] == [1.0, 0.0, 0.0, 0.0, 2.0]
+    assert result.errors == 3
+    # a batch function that breaks its contract fails every completion, not the trainer
+    monkeypatch.setattr(batched, "batch", lambda completions, prompts, **_: [1.0])
+    result = compute_rewards(["a", "b"], [prompt("4", i) for i in range(2)], cfg)
+    assert result.errors == 2 and result.per_function["batched"] == [0.0, 0.0]

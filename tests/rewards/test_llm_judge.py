@@ -79,17 +79,17 @@ def test_verdict_from_token_probabilities(server):
 def test_text_verdicts_mean_vote_unparseable_and_cache(server):
     server.reply("Yes, it is right.", "No.", "I cannot tell")
     before = dict(JUDGE_STATS)
-    assert llm_judge("5", PROMPT, url=server.url, model="m2", samples=3) == pytest.approx(0.5)  # (1 + 0) / 2
+    assert llm_judge("5", PROMPT, url=server.url, model="m2", samples=3, temperature=1.0) == pytest.approx(0.5)  # (1 + 0) / 2
     assert JUDGE_STATS["unparseable"] - before.get("unparseable", 0) == 1
     assert JUDGE_STATS["samples"] - before.get("samples", 0) == 3
-    assert llm_judge("5", PROMPT, url=server.url, model="m2", samples=3, aggregate="vote") == 0.5  # 1 yes, 1 no
+    assert llm_judge("5", PROMPT, url=server.url, model="m2", samples=3, aggregate="vote", temperature=1.0) == 0.5  # 1 yes, 1 no
     assert len(server.requests) == 1  # the second call was answered from the cache
     assert JUDGE_STATS["cache_hits"] > before.get("cache_hits", 0)
 
 
 def test_score_template(server):
     server.reply("Score: 7/10", "8", "11 out of ten")
-    assert llm_judge("4", PROMPT, url=server.url, model="m3", template="score", samples=3) == pytest.approx((6 / 9 + 7 / 9) / 2)
+    assert llm_judge("4", PROMPT, url=server.url, model="m3", template="score", samples=3, temperature=1.0) == pytest.approx((6 / 9 + 7 / 9) / 2)
 
 
 def test_pairwise_shows_both_orders(server):
@@ -159,3 +159,12 @@ def test_tiny_hf_judge_scores_or_counts_unparseable(tiny_model_dir):
     assert all(0.0 <= t <= 1.0 for t in result.total)
     parsed = 4 - (JUDGE_STATS["unparseable"] - before)
     assert result.errors <= 2 and (result.errors == 0 or parsed < 4)
+
+
+def test_greedy_samples_are_one_request_repeated(server):
+    """vLLM refuses n > 1 at temperature 0: k greedy samples are one choice asked for, counted k times."""
+    server.reply("yes")
+    before = dict(JUDGE_STATS)
+    assert llm_judge("4", PROMPT, url=server.url, model="m9", samples=3, use_logprobs=False) == 1.0
+    assert server.requests[-1]["n"] == 1 and "logprobs" not in server.requests[-1]
+    assert JUDGE_STATS["samples"] - before.get("samples", 0) == 3
