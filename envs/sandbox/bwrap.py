@@ -120,6 +120,8 @@ def kill_uid(uid: int) -> int:
 
 
 def uid_pids(uid: int) -> list[int]:
+    """Live processes running as `uid` (zombies are dead already: a container's PID 1 may never
+    reap what a killed sandbox leaves)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -127,6 +129,8 @@ def uid_pids(uid: int) -> list[int]:
         try:
             with open(f"/proc/{entry}/status") as f:
                 for line in f:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break
                     if line.startswith("Uid:"):
                         if int(line.split()[1]) == uid:
                             pids.append(int(entry))
