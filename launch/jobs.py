@@ -172,7 +172,9 @@ def _servers(job: Job) -> list[str]:
     for i in range(per_node):
         gpus = ",".join(str(first_gpu + i * ro.tensor_parallel + k) for k in range(ro.tensor_parallel))
         serve.append(
-            f"CUDA_VISIBLE_DEVICES={gpus} {q(job.python)} -m vllm.entrypoints.openai.api_server "
+            # Asymptote's rollout server (rl/rollout/vllm_server.py): vLLM plus the weight-update
+            # endpoints the vllm-server engine pushes to after every step
+            f"CUDA_VISIBLE_DEVICES={gpus} {q(job.python)} -m rl.rollout.vllm_server "
             f"--model {q(job.recipe.model.path)} --dtype {job.recipe.model.dtype} --tensor-parallel-size {ro.tensor_parallel} "
             f"--port {ro.port + i} --host 0.0.0.0 > {q(str(job.run_dir / 'logs'))}/vllm-$(hostname)-{i}.log 2>&1 &"
         )

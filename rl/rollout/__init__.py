@@ -8,7 +8,25 @@ from pathlib import Path
 
 from rl.rollout.base import Completion, Engine, SamplingParams
 
-__all__ = ["Completion", "Engine", "SamplingParams", "make_engine"]
+__all__ = ["Completion", "Engine", "SamplingParams", "make_engine", "server_config"]
+
+SERVERS_ENV = "ASYMPTOTE_VLLM_SERVERS"
+"""Comma-separated server URLs that `asymptote launch` exports for a split topology's job."""
+
+
+def server_config(cfg, environ=None):
+    """The vllm-server engine's ServerConfig: with no `urls` in the recipe, the servers a job script
+    started and exported in ASYMPTOTE_VLLM_SERVERS are attached to instead of launching new ones."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    urls = [u.strip() for u in environ.get(SERVERS_ENV, "").split(",") if u.strip()]
+    if cfg.urls or not urls:
+        return cfg
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise ValueError(f"{SERVERS_ENV} must hold comma-separated http(s):// URLs; got {bad}")
+    return cfg.model_copy(update={"urls": urls})
 
 
 def make_engine(cfg, policy, tokenizer, model_path: str | Path, model_dtype: str, seed: int = 0) -> Engine:
@@ -32,5 +50,6 @@ def make_engine(cfg, policy, tokenizer, model_path: str | Path, model_dtype: str
     if cfg.name == "vllm-server":
         from rl.rollout.vllm_client import VLLMServerEngine
 
-        return VLLMServerEngine(model_path, tokenizer, eos_ids, cfg.server, bucket_mb=v.bucket_mb, server_options=options)
+        server = server_config(cfg.server)
+        return VLLMServerEngine(model_path, tokenizer, eos_ids, server, bucket_mb=v.bucket_mb, server_options=options)
     raise ValueError(f"unknown engine {cfg.name!r}; allowed: hf, vllm, vllm-server")

@@ -74,7 +74,8 @@ class VLLMGenerator:
 
     def __init__(self, model_path: str | Path, eos_ids: list[int], dtype: str = "auto",
                  gpu_memory_utilization: float = 0.3, enforce_eager: bool = True, max_model_len: int = 1024,
-                 max_num_seqs: int = 256, kv_cache_gb: int = 1, sleep: bool = False, seed: int = 0):
+                 max_num_seqs: int = 256, kv_cache_gb: int = 1, sleep: bool = False, seed: int = 0,
+                 tensor_parallel_size: int = 1):
         for k, v in _ENV_DEFAULTS.items():
             os.environ.setdefault(k, v)
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gb))
@@ -84,7 +85,7 @@ class VLLMGenerator:
         self.llm = vllm.LLM(
             model=str(model_path), skip_tokenizer_init=True, logprobs_mode="processed_logprobs",
             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
-            max_model_len=max_model_len, max_num_seqs=max_num_seqs, seed=seed,
+            max_model_len=max_model_len, max_num_seqs=max_num_seqs, seed=seed, tensor_parallel_size=tensor_parallel_size,
             enable_sleep_mode=self.sleep_enabled, enable_prefix_caching=False,
             # a partly prefilled request with its own seed crashes vLLM 0.32 on CPU ("CPU Generator
             # does not use offset", gpu_model_runner._bookkeeping_sync): prefill every prompt whole

@@ -26,6 +26,8 @@ bucket); it needs CUDA and is untested here (docs/engines.md).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import argparse
 import json
 import threading
@@ -145,12 +147,36 @@ def make_handler(server: RolloutServer):
     return Handler
 
 
+def model_eos_ids(model_path: str | Path) -> list[int]:
+    """The end-of-sequence ids of a model directory: its generation config's and its tokenizer's
+    (what rl.rollout.hf._eos_ids takes from a loaded model), without loading the weights."""
+    from transformers import GenerationConfig
+
+    from rl.models import load_tokenizer
+
+    try:
+        ids = GenerationConfig.from_pretrained(model_path).eos_token_id
+    except OSError:  # no generation_config.json
+        ids = None
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    eos = load_tokenizer(model_path).eos_token_id
+    if eos is not None and eos not in ids:
+        ids.append(eos)
+    if not ids:
+        raise ValueError(f"{model_path}: neither its generation config nor its tokenizer defines an end-of-sequence "
+                         "token; pass --eos-ids")
+    return ids
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Asymptote's vLLM rollout server (loopback HTTP).")
     p.add_argument("--model", required=True, help="Hugging Face model directory")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--eos-ids", required=True, help="comma-separated token ids that end a completion")
+    p.add_argument("--eos-ids", default=None,
+                   help="comma-separated token ids that end a completion (default: the model directory's "
+                        "generation config and tokenizer, as the trainer's engines use)")
+    p.add_argument("--tensor-parallel-size", type=int, default=1)
     p.add_argument("--dtype", default="auto")
     p.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     p.add_argument("--kv-cache-gb", type=int, default=1)
@@ -159,10 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-enforce-eager", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    eos_ids = [int(x) for x in a.eos_ids.split(",")] if a.eos_ids else model_eos_ids(a.model)
     generator = VLLMGenerator(
-        a.model, [int(x) for x in a.eos_ids.split(",")], dtype=a.dtype, gpu_memory_utilization=a.gpu_memory_utilization,
+        a.model, eos_ids, dtype=a.dtype, gpu_memory_utilization=a.gpu_memory_utilization,
         enforce_eager=not a.no_enforce_eager, max_model_len=a.max_model_len, max_num_seqs=a.max_num_seqs,
-        kv_cache_gb=a.kv_cache_gb, seed=a.seed,
+        kv_cache_gb=a.kv_cache_gb, seed=a.seed, tensor_parallel_size=a.tensor_parallel_size,
     )
     httpd = ThreadingHTTPServer((a.host, a.port), make_handler(RolloutServer(generator)))
     httpd.daemon_threads = True

@@ -79,12 +79,12 @@ def test_slurm_4x8_split_within_nodes(tmp_path):
     assert sbatch(text)["nodes"] == "4"  # the servers share the trainer nodes
     line = torchrun_line(text)
     assert "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5 " in line and "--nproc_per_node=6 " in line and "--nnodes=4 " in line
-    (serve,) = [ln for ln in text.splitlines() if "vllm.entrypoints" in ln]
+    (serve,) = [ln for ln in text.splitlines() if "rl.rollout.vllm_server" in ln]
     assert "CUDA_VISIBLE_DEVICES=6,7 " in serve and "--tensor-parallel-size 2" in serve and "--port 8000" in serve
     assert "--nodes=4 " in serve and "SERVER_NODES=(${NODES[*]:0:4})" in text
     assert "export ASYMPTOTE_VLLM_SERVERS=" in text and 'until curl -sf "$url/health"' in text
     # servers start before training, which waits for their health checks
-    assert text.index("vllm.entrypoints") < text.index("/health") < text.index("torch.distributed.run")
+    assert text.index("rl.rollout.vllm_server") < text.index("/health") < text.index("torch.distributed.run")
     bash_accepts(text, tmp_path)
 
 
@@ -94,7 +94,7 @@ def test_slurm_1x8_trainer_plus_a_server_node(tmp_path):
     assert job.total_nodes == 2 and sbatch(text)["nodes"] == "2" and job.resources.world_size == 8
     line = torchrun_line(text)
     assert "CUDA_VISIBLE_DEVICES" not in line and "--nproc_per_node=8 " in line
-    (serve,) = [ln for ln in text.splitlines() if "vllm.entrypoints" in ln]
+    (serve,) = [ln for ln in text.splitlines() if "rl.rollout.vllm_server" in ln]
     assert "CUDA_VISIBLE_DEVICES=0,1,2,3 " in serve and "CUDA_VISIBLE_DEVICES=4,5,6,7 " in serve
     assert "--port 8000" in serve and "--port 8001" in serve
     assert "SERVER_NODES=(${NODES[*]:1:1})" in text and "for port in 8000 8001" in text
