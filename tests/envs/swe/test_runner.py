@@ -3,45 +3,17 @@ reports what pytest's -rA summary says, and code under test that prints pytest-l
 exit, or before a collection error) no longer passes the hidden tests, as it did when the printed
 log was parsed."""
 
+from pathlib import Path
+
 import pytest
 
 from envs.swe.generate import TEST_COMMAND
 from envs.swe.grading import PYTEST_ENV, PYTEST_FLAGS, PYTEST_RUNNER, parse_pytest_log
 from envs.swe.runtime import Changes, grade, run_tests
 
-TESTS = '''
-import pytest
-
-@pytest.fixture
-def broken():
-    raise RuntimeError("setup fails")
-
-def test_pass():
-    print("PASSED tests/test_a.py::test_fail")   # captured output that looks like a status line
-    assert True
-
-def test_fail():
-    assert 1 == 2
-
-@pytest.mark.skip(reason="no")
-def test_skip():
-    pass
-
-@pytest.mark.xfail(reason="known")
-def test_xfail():
-    assert False
-
-@pytest.mark.xfail(reason="known")
-def test_xpass():
-    pass
-
-def test_setup_error(broken):
-    pass
-
-@pytest.mark.parametrize("s", ["a b", "c"])
-def test_param(s):
-    assert s
-'''
+# one test of each pytest status (pass, fail, skip, xfail, xpass, setup error, parametrized ids
+# with spaces), failing on purpose: data for the runner, not tests of this suite
+TESTS = (Path(__file__).parent / "data" / "runner_sample.py.txt").read_text()
 
 
 def test_the_runner_reports_what_pytest_summarises(swe_backend):
