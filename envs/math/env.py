@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from envs.base import Prompt
+from envs.base import EpochOrder, Prompt
 from envs.math.config import MathEnvConfig
-from envs.math.sources import Problem, dataset_splits, derive_seed, procedural_splits
+from envs.math.sources import Problem, dataset_splits, procedural_splits
 
 
 class MathEnv:
@@ -38,8 +36,7 @@ class MathEnv:
             assert cfg.dataset is not None  # the config guarantees one source
             self._train, self._val = dataset_splits(cfg.dataset, cfg.val_dataset, cfg.val_size, self.seed)
         self._val_prompts = [self._prompt(p) for p in self._val]
-        # Permutations of the epochs asked for last; a batch touches at most two.
-        self._perms: dict[int, np.ndarray] = {}
+        self._order = EpochOrder(len(self._train), self.seed)
 
     @property
     def epoch_size(self) -> int:
@@ -47,13 +44,7 @@ class MathEnv:
 
     def train_prompts(self, position: int, count: int) -> list[Prompt]:
         """Prompts at positions [position, position + count) of the training stream."""
-        if position < 0 or count < 0:
-            raise ValueError(f"position and count must be non-negative, got position={position}, count={count}")
-        prompts = []
-        for p in range(position, position + count):
-            epoch, i = divmod(p, self.epoch_size)
-            prompts.append(self._prompt(self._train[self._permutation(epoch)[i]]))
-        return prompts
+        return [self._prompt(self._train[i]) for i in self._order.indices(position, count)]
 
     def val_prompts(self) -> list[Prompt]:
         """The validation prompts, always in the same (seeded, family-mixing) order."""
@@ -67,21 +58,12 @@ class MathEnv:
 
     def close(self) -> None:
         """Nothing to release (problems live in memory); kept for the Env protocol."""
-        self._perms.clear()
 
     def __enter__(self) -> "MathEnv":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:
-            if len(self._perms) >= 2:
-                self._perms.pop(min(self._perms))
-            rng = np.random.default_rng(derive_seed(self.seed, "epoch", epoch))
-            self._perms[epoch] = rng.permutation(self.epoch_size)
-        return self._perms[epoch]
 
     def _prompt(self, problem: Problem) -> Prompt:
         # str.replace, not str.format: the template may hold literal braces such as \boxed{}.

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import Prompt, StepResult
+from envs.base import EpochOrder, Prompt, StepResult
 from envs.math.sources import derive_seed
 from envs.sandbox import make_backend
 from envs.sandbox.base import Sandbox
@@ -68,7 +68,6 @@ class SWEEnv:
         self.backend = make_backend(cfg.sandbox, TOOLBOX_DIR)  # prints the isolation in force
         self._episodes: set[Episode] = set()
         self._lock = threading.Lock()
-        self._perms: dict[int, np.ndarray] = {}
         try:
             tasks = self._load_tasks()
         except BaseException:
@@ -80,6 +79,7 @@ class SWEEnv:
         order = np.random.default_rng(derive_seed(self.seed, "swe-split")).permutation(len(tasks))
         self._val = [tasks[i] for i in sorted(order[: cfg.val_size])]
         self._train = [tasks[i] for i in sorted(order[cfg.val_size :])]
+        self._order = EpochOrder(len(self._train), self.seed)
         self._tasks = {t.instance_id: t for t in tasks}
         self._system = system_prompt(cfg.tools_prompt, cfg.system_prompt or INTRO)
 
@@ -100,13 +100,7 @@ class SWEEnv:
         return len(self._train)
 
     def train_prompts(self, position: int, count: int) -> list[Prompt]:
-        if position < 0 or count < 0:
-            raise ValueError(f"position and count must be non-negative, got position={position}, count={count}")
-        out = []
-        for p in range(position, position + count):
-            epoch, i = divmod(p, self.epoch_size)
-            out.append(self.prompt(self._train[self._permutation(epoch)[i]]))
-        return out
+        return [self.prompt(self._train[i]) for i in self._order.indices(position, count)]
 
     def val_prompts(self) -> list[Prompt]:
         return [self.prompt(t) for t in self._val]
@@ -130,14 +124,6 @@ class SWEEnv:
         else:
             fix = ToolCall("run", {"command": f"git apply <<'ASYMPTOTE_PATCH'\n{task.patch}ASYMPTOTE_PATCH"})
         return fix.render() + "\n" + ToolCall("submit", {}).render()
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:
-            if len(self._perms) >= 2:
-                self._perms.pop(min(self._perms))
-            rng = np.random.default_rng(derive_seed(self.seed, "epoch", epoch))
-            self._perms[epoch] = rng.permutation(self.epoch_size)
-        return self._perms[epoch]
 
     # ------------------------------------------------------------------------------------------
     # Episodes (MultiTurnEnv)
