@@ -22,10 +22,11 @@ import os
 import shutil
 import signal
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 DEFAULT_ROOT = "/tmp/asymptote-sandboxes"
 
@@ -222,3 +223,22 @@ def _close_all() -> None:
 
 def _terminate(signum, frame):  # noqa: ARG001
     raise SystemExit(128 + signum)
+
+
+def kill_until_gone(list_pids: Callable[[], object], rounds: int) -> int:
+    """SIGKILL every pid `list_pids()` returns, again and again (processes may fork between the
+    listing and the kill: a fork bomb), until it returns none or `rounds` run out; returns how many
+    kills were sent."""
+    sent = 0
+    for _ in range(rounds):
+        pids = list_pids()
+        if not pids:
+            break
+        sent += len(pids)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+    return sent

@@ -39,6 +39,7 @@ from typing import Mapping
 
 from envs.sandbox.base import (
     ExecResult,
+    kill_until_gone,
     make_private_dir,
     owner_name,
     read_capped,
@@ -104,19 +105,7 @@ class UidPool:
 
 def kill_uid(uid: int) -> int:
     """SIGKILL every process whose real uid is `uid`; returns how many were found."""
-    found = 0
-    for _ in range(20):  # processes may fork while we kill; repeat until none is left
-        pids = uid_pids(uid)
-        if not pids:
-            return found
-        found += len(pids)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
-    return found
+    return kill_until_gone(lambda: uid_pids(uid), rounds=20)
 
 
 def uid_pids(uid: int) -> list[int]:

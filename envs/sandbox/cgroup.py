@@ -14,11 +14,10 @@ neither is writable, `Cgroups.detect` returns None and the sandbox relies on rli
 from __future__ import annotations
 
 import os
-import signal
 import time
 from pathlib import Path
 
-from envs.sandbox.base import owner_alive
+from envs.sandbox.base import kill_until_gone, owner_alive
 
 PREFIX = "asymptote-"
 
@@ -151,17 +150,7 @@ class CommandCgroup:
                     kill_file.write_text("1")
                 except OSError:
                     pass
-        # a fork bomb may fork between reading the list and the kill: repeat until empty
-        for _ in range(50):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
+        kill_until_gone(self.pids, rounds=50)
 
     def remove(self) -> None:
         """Kill what is left and delete the directories (rmdir waits for the dying to exit)."""
