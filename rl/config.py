@@ -325,11 +325,6 @@ class DistributedConfig(_Config):
     every rank before rewards and group advantages. replicated: every rank generates the whole batch
     from the same seed (world-size-independent samples: 1 and N processes train on the same rollouts,
     the equivalence the tests check; N times the generation work)."""
-    sync_bucket_mb: float = Field(256.0, gt=0.0)
-    """Weight sync to a separate rollout engine under zero3/fsdp: gather and send the full
-    parameters in buckets of at most this many MB (rl/distributed.py iter_full_params), so that no
-    rank holds a second full copy of the model."""
-
     @model_validator(mode="after")
     def _offload_fits_strategy(self) -> "DistributedConfig":
         allowed = {"ddp": ("none",), "fsdp": ("none",), "zero2": ("none", "optimizer"), "zero3": ("none", "optimizer", "all")}

@@ -113,6 +113,17 @@ def check_world_size(recipe, world: int) -> None:
         )
 
 
+def check_engine_topology(recipe, world: int) -> None:
+    """Asynchronous training on several processes needs the split topology's servers."""
+    if recipe.async_.max_off_policy_steps > 0 and world > 1 and recipe.engine.name != "vllm-server":
+        raise ValueError(
+            f"async.max_off_policy_steps > 0 with {world} training processes needs engine.name 'vllm-server' "
+            f"(got {recipe.engine.name!r}): with several processes asynchronous generation runs on the servers of "
+            "a split topology while the ranks train; colocated engines would run collectives beside training. "
+            "Use vllm-server, or async.max_off_policy_steps 0, or one process"
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Rollouts: sharded over ranks, gathered on every rank
 # --------------------------------------------------------------------------------------------
@@ -144,18 +155,24 @@ class ShardedEngine:
 
     def __init__(self, engine: Engine, accelerator: Accelerator, model: torch.nn.Module, mode: str):
         self.engine, self.accelerator, self.model, self.mode = engine, accelerator, model, mode
+        # only an engine that samples from the training model itself (hf) needs ZeRO-3's gathered
+        # parameters while it generates; vLLM engines hold their own copy of the weights
+        self.gather = getattr(engine, "shares_training_model", False)
+
+    def _gathered(self):
+        return gathered_for_generation(self.model, self.accelerator) if self.gather else contextlib.nullcontext()
 
     def generate(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         acc = self.accelerator
         if self.mode == "replicated" or acc.num_processes == 1:
-            with gathered_for_generation(self.model, acc):
+            with self._gathered():
                 return self.engine.generate(prompt_ids, params)
         lo, hi = shard_bounds(len(prompt_ids), acc.process_index, acc.num_processes)
         # one draw from the shared generator keeps every rank's global RNG in step; each rank then
         # samples from its own stream
         seed = int(torch.randint(0, 2**62, (1,)).item())
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with gathered_for_generation(self.model, acc), torch.random.fork_rng(devices=devices):
+        with self._gathered(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed + acc.process_index)
             mine = self.engine.generate(prompt_ids[lo:hi], params) if hi > lo else []
         from accelerate.utils import gather_object
@@ -170,6 +187,43 @@ class ShardedEngine:
 
     def __getattr__(self, name):  # the wrapped engine's other attributes (version, tokenizer, ...)
         return getattr(self.engine, name)
+
+
+class MainProcessEngine:
+    """An engine only the main process holds: vLLM servers (engine vllm-server), which one client
+    drives for the whole job. The main process generates and broadcasts the completions to every
+    rank; for a weight sync every rank walks the same buckets (the gathers are collective under
+    ZeRO-3/FSDP), the main process pushes them, and all ranks wait until the servers hold the new
+    version, so no rank's next request can reach the old weights. `engine` is None on other ranks."""
+
+    def __init__(self, engine: Engine | None, accelerator: Accelerator, bucket_mb: float):
+        self.engine, self.accelerator, self.bucket_mb = engine, accelerator, bucket_mb
+        if accelerator.is_main_process and engine is None:
+            raise ValueError("MainProcessEngine needs the engine on the main process")
+        self.version = 0
+
+    def generate(self, prompt_ids: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        from accelerate.utils import broadcast_object_list
+
+        out: list = [None]
+        if self.accelerator.is_main_process:  # draws its seeds from the global RNG, as on one process
+            out[0] = (self.engine.generate(prompt_ids, params), torch.get_rng_state())
+        groups, rng = broadcast_object_list(out, from_process=0)[0]
+        torch.set_rng_state(rng)  # every rank's global RNG stays in step with the main process's
+        return groups
+
+    def update_weights(self, model: torch.nn.Module, version: int) -> None:
+        if self.accelerator.is_main_process:
+            self.engine.update_weights(model, version)
+        else:  # take part in the gathers, bucket for bucket as the main process
+            for _ in full_param_buckets(model, int(self.bucket_mb * 2**20)):
+                pass
+        self.accelerator.wait_for_everyone()
+        self.version = version
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
 
 
 def _flatten_ranks(per_rank: list[list[list[Completion]]]) -> list[list[Completion]]:
@@ -265,30 +319,48 @@ def reduce_metrics(accelerator: Accelerator, stats: MetricAccumulator) -> Metric
 # --------------------------------------------------------------------------------------------
 
 
-def iter_full_params(
-    model: torch.nn.Module, accelerator: Accelerator, bucket_bytes: int = 256 * 2**20
-) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield (name, full tensor) for every parameter of the unwrapped model, for a rollout engine's
-    load_weights (vLLM's takes exactly such an iterator). Names are the Hugging Face module's.
+def full_param_buckets(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The parameters of `model` (unwrapped, or wrapped by DDP/DeepSpeed/FSDP) as buckets of
+    (name, full tensor) of at most `bucket_bytes` each (a parameter larger than that goes alone),
+    for a rollout engine's weight load: vLLM's load_weights, or a push to vLLM servers. Names are
+    the Hugging Face checkpoint's (wrapper prefixes off).
 
-    Under ZeRO-3 parameters are gathered a bucket of at most `bucket_bytes` at a time (a parameter
-    larger than that alone) and released before the next bucket, so a rank never holds more than
-    one bucket beyond its shard; under FSDP2 each DTensor is materialised one at a time. A yielded
-    tensor is valid until the generator advances: copy it if it must outlive that. Every rank must
-    iterate to the end (the gathers are collective); ranks other than the engine's may discard."""
-    module = accelerator.unwrap_model(model)
-    named = list(module.named_parameters())
-    if is_zero3(accelerator):
-        import deepspeed
+    Sharded parameters are gathered one bucket at a time: under DeepSpeed ZeRO-3 with
+    `GatheredParameters` and released when the generator advances, so a rank never holds more than
+    one bucket beyond its shard; under FSDP2 each DTensor is materialised with `full_tensor()`.
+    A yielded bucket is valid until the generator advances: consume (load, send or copy) it first.
+    The gathers are collective: every rank must iterate to the end, ranks whose engine does not
+    take the weights included (they discard the buckets)."""
+    named = [(hf_name(n), p) for n, p in model.named_parameters()]
+    zero3 = any(hasattr(p, "ds_id") for _, p in named)
+    size = (lambda p: p.ds_numel * p.element_size()) if zero3 else (lambda p: p.numel() * p.element_size())
+    for bucket in _buckets(named, bucket_bytes, size):
+        if zero3:
+            import deepspeed
 
-        for bucket in _buckets(named, bucket_bytes, lambda p: p.ds_numel * p.element_size()):
             with deepspeed.zero.GatheredParameters([p for _, p in bucket], modifier_rank=None):
-                for name, p in bucket:
-                    yield name, p.data
-        return
-    for name, p in named:
-        full_tensor = getattr(p.data, "full_tensor", None)  # FSDP2 DTensor shard -> all-gather
-        yield name, (full_tensor() if full_tensor is not None else p.data)
+                yield [(name, p.data) for name, p in bucket]
+        else:
+            yield [(name, _full(p.data)) for name, p in bucket]
+
+
+def iter_full_params(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) -> Iterator[tuple[str, torch.Tensor]]:
+    """full_param_buckets, one (name, full tensor) at a time (same lifetime and collective rules)."""
+    for bucket in full_param_buckets(model, bucket_bytes):
+        yield from bucket
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    full_tensor = getattr(t, "full_tensor", None)  # FSDP2 DTensor shard -> all-gather
+    return full_tensor() if full_tensor is not None else t
+
+
+def hf_name(name: str) -> str:
+    """A parameter's name as the Hugging Face checkpoint has it (DDP's `module.`, FSDP's and
+    activation checkpointing's wrapper prefixes off)."""
+    for prefix in ("module.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
+        name = name.replace(prefix, "")
+    return name
 
 
 def _buckets(named: list[tuple[str, torch.nn.Parameter]], bucket_bytes: int, size) -> Iterator[list]:

@@ -51,15 +51,16 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
-from rl.distributed import (ShardedEngine, backward, check_world_size, is_zero3, make_accelerator, prepare_frozen,
-                            rank_micro_batches, reduce_metrics, sharded_forward)
+from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_engine_topology, check_world_size,
+                            is_zero3, make_accelerator, prepare_frozen, rank_micro_batches, reduce_metrics,
+                            sharded_forward)
 from rl.filters import zero_variance
 from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
-from rl.rollout import make_engine
+from rl.rollout import make_engine, server_config
 from rl.rollout.base import SamplingParams
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.rollout.multiturn import episode_prompt
@@ -117,20 +118,18 @@ class Trainer:
             self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
                                  self.policy.config.hidden_size, self.accelerator)
 
-        self.engine = make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)
-        if acc.num_processes > 1 or is_zero3(acc):  # generate on every rank, gather the completions
-            if recipe.engine.name == "vllm-server":
-                raise ValueError(
-                    f"engine.name 'vllm-server' with {acc.num_processes} training processes is not supported yet "
-                    "(every rank would push weights to the servers): train on one process with vllm-server, "
-                    "or use engine.name hf or vllm (one colocated engine per rank)"
-                )
-            if recipe.async_.max_off_policy_steps > 0:
-                raise ValueError(
-                    f"async.max_off_policy_steps > 0 with {acc.num_processes} training processes is not supported "
-                    "yet (the background generator would run collectives beside training): use 0, or one process"
-                )
-            self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
+        # the engine: one per rank (hf, vllm), or vLLM servers driven by the main process alone
+        # (vllm-server), whose completions are broadcast to the other ranks
+        server, world = recipe.engine.name == "vllm-server", acc.num_processes
+        check_engine_topology(recipe, world)
+        make = lambda: make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)  # noqa: E731
+        if server and world > 1:
+            self.local_engine = make() if self.main else None  # the async generator's: no collectives
+            self.engine = MainProcessEngine(self.local_engine, acc, recipe.engine.vllm.bucket_mb)
+        else:
+            self.local_engine = self.engine = make()
+            if world > 1 or is_zero3(acc):  # generate on every rank, gather the completions
+                self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
@@ -142,6 +141,9 @@ class Trainer:
         self.state = TrainerState()
         if not fresh_start:
             self._resume()
+        elif recipe.engine.name == "vllm-server" and server_config(recipe.engine.server).urls:
+            # attached servers may hold another run's weights: they get this run's before serving it
+            self.engine.update_weights(self.policy, 0)
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
         self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else NullLogger()
 
@@ -237,9 +239,21 @@ class Trainer:
         k = self.recipe.async_.max_off_policy_steps
         if k == 0:
             return self.sampler.sample(self.state, timings), {}
-        if self.async_sampler is None:
-            self.async_sampler = AsyncSampler(self.sampler, self.state.data_position, k, self.recipe.async_.queue_size)
-        rollouts, metrics, produced = self.async_sampler.next(self.state)
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            if self.async_sampler is None:
+                self.async_sampler = AsyncSampler(self.sampler, self.state.data_position, k, self.recipe.async_.queue_size)
+            rollouts, metrics, produced = self.async_sampler.next(self.state)
+        else:  # vllm-server: the main process's generation thread drives the servers; its batch is broadcast
+            from accelerate.utils import broadcast_object_list
+
+            payload: list = [None]
+            if self.main:
+                if self.async_sampler is None:
+                    sampler = Sampler(self.recipe, self.env, self.local_engine, self.tokenizer)
+                    self.async_sampler = AsyncSampler(sampler, self.state.data_position, k, self.recipe.async_.queue_size)
+                payload[0] = (*self.async_sampler.next(self.state), self.state.data_position)
+            rollouts, metrics, produced, self.state.data_position = broadcast_object_list(payload, from_process=0)[0]
         for name, seconds in produced.items():
             timings[name] = timings.get(name, 0.0) + seconds
         return rollouts, metrics

@@ -15,6 +15,9 @@ from rl.rollout.base import Completion, SamplingParams
 
 
 class HFEngine:
+    shares_training_model = True
+    """Samples from the training model: under ZeRO-3 its parameters are gathered while it generates."""
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 256):
         self.model = model
         self.tokenizer = tokenizer

@@ -22,7 +22,7 @@ train/mismatch_kl (docs/engines.md).
 Weights go over in buckets of about `bucket_mb` megabytes (one `load_weights` call per bucket,
 never one call per parameter), in the trainer model's own (Hugging Face) names; vLLM's model
 class fuses q/k/v and gate/up itself. A ZeRO-3 or FSDP-sharded model is gathered bucket by bucket
-first (`full_parameters`).
+first (rl/distributed.py `full_param_buckets`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 import torch
 
+from rl.distributed import full_param_buckets
 from rl.rollout.base import Completion, SamplingParams
 
 # the engine core (and the model) in this process: weight loads are in-memory function calls
@@ -289,51 +290,10 @@ def _sampled_logprob(lp: dict[int, Any], token: int) -> float:
 
 
 def weight_buckets(model: torch.nn.Module, bucket_mb: float = 256.0) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """The model's parameters as lists of (name, full tensor) of about `bucket_mb` MB each.
-
-    Sharded parameters are gathered a bucket at a time: DeepSpeed ZeRO-3 (`GatheredParameters`),
-    FSDP2/DTensor (`full_tensor()`); FSDP1 models must be passed inside
-    `FSDP.summon_full_params(model)`. Tensors are detached copies, so a bucket stays valid after
-    the gather context ends. (The ZeRO-3 and FSDP routes are written but untested here: no GPU.)"""
-    limit = bucket_mb * 2**20
-    named = [(_strip_prefix(n), p) for n, p in model.named_parameters()]
-    bucket: list[tuple[str, torch.nn.Parameter]] = []
-    size = 0
-    for name, p in named:
-        bucket.append((name, p))
-        size += _numel(p) * p.element_size()
-        if size >= limit:
-            yield _gather(bucket)
-            bucket, size = [], 0
-    if bucket:
-        yield _gather(bucket)
-
-
-def _numel(p: torch.Tensor) -> int:
-    return int(getattr(p, "ds_numel", p.numel()))  # ZeRO-3 keeps the full size in ds_numel
-
-
-def _gather(bucket: list[tuple[str, torch.Tensor]]) -> list[tuple[str, torch.Tensor]]:
-    params = [p for _, p in bucket]
-    if any(hasattr(p, "ds_id") for p in params):  # DeepSpeed ZeRO-3: all-gather this bucket
-        import deepspeed
-
-        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
-            return [(n, p.detach().clone()) for n, p in bucket]
-    out = []
-    for n, p in bucket:
-        t = p.detach()
-        if hasattr(t, "full_tensor"):  # FSDP2 / DTensor
-            t = t.full_tensor()
-        out.append((n, t))
-    return out
-
-
-def _strip_prefix(name: str) -> str:
-    """Names as the Hugging Face checkpoint has them (DDP's `module.`, FSDP's wrapper prefixes off)."""
-    for prefix in ("module.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
-        name = name.replace(prefix, "")
-    return name
+    """The model's parameters as buckets of (name, full tensor) of at most `bucket_mb` MB, gathered a
+    bucket at a time from a ZeRO-3 or FSDP2-sharded model (rl/distributed.py full_param_buckets:
+    collective, every rank iterates; a bucket is valid until the generator advances)."""
+    return full_param_buckets(model, int(bucket_mb * 2**20))
 
 
 # -------------------------------------------------------------------------------------------

@@ -36,6 +36,12 @@ from rl.rollout.base import Completion, SamplingParams
 from rl.rollout.vllm import GenResult, draw_seeds, to_completion, weight_buckets
 
 
+TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE",
+                "GROUP_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT",
+                "TORCHELASTIC_MAX_RESTARTS", "TORCH_NCCL_ASYNC_ERROR_HANDLING")
+"""Set by torchrun for a training rank; stripped from the environment of the servers a rank starts."""
+
+
 class ServerError(RuntimeError):
     """A vLLM server failed; the message names its URL."""
 
@@ -84,6 +90,8 @@ class VLLMServerEngine:
                 cmd.append("--no-enforce-eager")
             root = str(Path(__file__).resolve().parents[2])  # the server imports this checkout's rl
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+            for name in TORCHRUN_ENV:  # a trainer rank's torchrun variables would join the server to its group
+                env.pop(name, None)
             with open(log, "wb") as f:
                 proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
             self.procs[url] = (proc, log)

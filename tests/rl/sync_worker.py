@@ -33,7 +33,7 @@ def main(model_dir: str, bucket_bytes: int, out: str) -> None:
     partitioned_before = all(p.numel() == 0 for p in params)
 
     seen, max_live_bytes = {}, 0
-    for name, tensor in iter_full_params(model, acc, bucket_bytes):
+    for name, tensor in iter_full_params(model, bucket_bytes):
         live = sum(p.ds_numel * p.element_size() for p in params if p.numel() > 0)  # gathered right now
         max_live_bytes = max(max_live_bytes, live)
         seen[name] = {"shape": list(tensor.shape), "sha": hashlib.sha256(tensor.detach().cpu().numpy().tobytes()).hexdigest()}

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from rl.config import RecipeError, load_recipe, recipe_from_dict
-from rl.distributed import check_world_size, deepspeed_config, make_accelerator, rank_micro_batches, shard_bounds
+from rl.distributed import check_engine_topology, check_world_size, deepspeed_config, make_accelerator, rank_micro_batches, shard_bounds
 from rl.logger import read_jsonl
 from rl.trainer import train
 
@@ -48,6 +48,19 @@ def test_a_global_batch_that_does_not_split_is_refused(tiny_model_dir):
     check_world_size(recipe_from_dict(recipe), 4)
     with pytest.raises(ValueError, match=r"a mini-batch of 12 sequences .* does not split evenly over 5 processes"):
         check_world_size(recipe_from_dict(recipe), 5)
+
+
+def test_async_on_several_processes_needs_the_servers(tiny_model_dir):
+    recipe = _recipe_dict(tiny_model_dir, Path("/tmp/unused"))
+    recipe |= {"async": {"max_off_policy_steps": 2}}
+    recipe["algorithm"]["tis"] = {"cap": 2.0}
+    for engine in ("vllm", "vllm-server"):
+        r = recipe_from_dict(recipe | {"engine": {"name": engine}})
+        check_engine_topology(r, 1)  # one process: any vllm engine
+    check_engine_topology(r, 2)  # vllm-server on 2 processes
+    with pytest.raises(ValueError, match=r"async.max_off_policy_steps > 0 with 2 training processes needs "
+                                         r"engine.name 'vllm-server' \(got 'vllm'\)"):
+        check_engine_topology(recipe_from_dict(recipe | {"engine": {"name": "vllm"}}), 2)
 
 
 def test_deepspeed_config_follows_the_recipe():
