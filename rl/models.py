@@ -33,6 +33,13 @@ CHAT_TEMPLATE = (
 
 # The tiny model's shape: ~0.8M non-embedding parameters, fast enough to train on 2 CPU cores.
 TINY_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2)
+# Named shapes for build_tiny_model(size=...): "100m" is a wider random model (~101M parameters, nearly
+# all non-embedding with the character vocabulary) for benchmarks at a more realistic width.
+MODEL_SHAPES = {
+    "tiny": TINY_SHAPE,
+    "100m": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                 num_key_value_heads=2),
+}
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -63,10 +70,13 @@ def build_char_tokenizer(chars: str | None = None):
     return tokenizer
 
 
-def build_tiny_model(path: str | Path, seed: int = 0, **shape: int) -> Path:
-    """Write a random tiny Qwen2 model and its character tokenizer to `path`; returns the path.
+def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", **shape: int) -> Path:
+    """Write a random Qwen2 model and its character tokenizer to `path`; returns the path.
 
-    `shape` overrides TINY_SHAPE (hidden_size, num_hidden_layers, ...)."""
+    `size` names a shape in MODEL_SHAPES ("tiny", "100m"); `shape` overrides its fields
+    (hidden_size, num_hidden_layers, ...)."""
+    if size not in MODEL_SHAPES:
+        raise ValueError(f"unknown model size {size!r}; choose one of {sorted(MODEL_SHAPES)}")
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     path = Path(path)
@@ -79,7 +89,7 @@ def build_tiny_model(path: str | Path, seed: int = 0, **shape: int) -> Path:
         bos_token_id=tokenizer.convert_tokens_to_ids(BOS_CHAT),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **{**TINY_SHAPE, **shape},
+        **{**MODEL_SHAPES[size], **shape},
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from launch.cli import main
-from rl.models import TINY_SHAPE, load_model, load_tokenizer, non_embedding_params, render_prompt
+from rl.models import MODEL_SHAPES, TINY_SHAPE, build_tiny_model, load_model, load_tokenizer, non_embedding_params, render_prompt
 
 
 def test_cli_builds_a_model_that_loads_with_transformers(tmp_path, capsys):
@@ -35,13 +35,34 @@ def test_chat_template_renders_chatml(tiny_model_dir):
     assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")  # special tokens are single tokens
 
 
-def test_non_embedding_parameters_by_hand(tiny_model_dir):
-    h, i, layers = TINY_SHAPE["hidden_size"], TINY_SHAPE["intermediate_size"], TINY_SHAPE["num_hidden_layers"]
-    kv = h // TINY_SHAPE["num_attention_heads"] * TINY_SHAPE["num_key_value_heads"]
+def _non_embedding_by_hand(shape: dict[str, int]) -> int:
+    h, i, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
+    kv = h // shape["num_attention_heads"] * shape["num_key_value_heads"]
     attention = (h * h + h) + 2 * (h * kv + kv) + h * h  # q, k, v with biases (Qwen2), o without
     mlp = 3 * h * i  # gate, up, down
     per_layer = attention + mlp + 2 * h  # two RMSNorms
-    assert non_embedding_params(load_model(tiny_model_dir)) == layers * per_layer + h  # + final norm
+    return layers * per_layer + h  # + final norm
+
+
+def test_non_embedding_parameters_by_hand(tiny_model_dir):
+    assert non_embedding_params(load_model(tiny_model_dir)) == _non_embedding_by_hand(TINY_SHAPE)
+
+
+def test_100m_model_has_the_hand_computed_size_and_loads_with_transformers(tmp_path):
+    path = build_tiny_model(tmp_path / "m", size="100m")
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = load_tokenizer(path)
+    assert model.config.hidden_size == MODEL_SHAPES["100m"]["hidden_size"] == 768
+    assert non_embedding_params(model) == _non_embedding_by_hand(MODEL_SHAPES["100m"])
+    total = sum(p.numel() for p in model.parameters())  # tied embeddings: counted once
+    assert total == non_embedding_params(model) + len(tok) * 768
+    assert 80e6 < total < 120e6
+    assert tok.get_vocab() == load_tokenizer(build_tiny_model(tmp_path / "t")).get_vocab()  # one tokenizer
+
+
+def test_unknown_model_size_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="100m"):
+        build_tiny_model(tmp_path / "m", size="1b")
 
 
 def test_clear_errors_for_bad_model_paths(tmp_path):
