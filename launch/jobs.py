@@ -160,14 +160,24 @@ def _torchrun(job: Job, nodes: int, procs: int) -> str:
     return f"{q(job.python)} -m torch.distributed.run {' '.join(rdzv)} --nproc_per_node={procs} {args}"
 
 
+SERVER_STARTUP_S = 1800
+"""How long the job waits for every vLLM server's /health before it gives up (and says which)."""
+
+
 def _servers(job: Job) -> list[str]:
     """vLLM servers of a split topology, and ASYMPTOTE_VLLM_SERVERS with their URLs."""
     r = job.resources
     if r.topology != "split":
         return []
-    ro, q = r.rollout, shlex.quote
+    ro, q, v = r.rollout, shlex.quote, job.recipe.engine.vllm
+    slurm = job.scheduler == "slurm"
     per_node = ro.gpus_per_node // ro.tensor_parallel
     first_gpu = 0 if ro.nodes else r.trainer_gpus_per_node  # within nodes: the last GPUs serve
+    dtype = job.recipe.model.dtype if v.dtype == "auto" else v.dtype
+    options = (f"--dtype {dtype} --gpu-memory-utilization {v.gpu_memory_utilization} --kv-cache-gb {v.kv_cache_gb} "
+               f"--max-model-len {v.max_model_len} --max-num-seqs {v.max_num_seqs} --seed {job.recipe.seed}"
+               + ("" if v.enforce_eager else " --no-enforce-eager"))
+    host = "0.0.0.0" if slurm else "127.0.0.1"  # local: loopback only
     serve = []
     for i in range(per_node):
         gpus = ",".join(str(first_gpu + i * ro.tensor_parallel + k) for k in range(ro.tensor_parallel))
@@ -175,26 +185,30 @@ def _servers(job: Job) -> list[str]:
             # Asymptote's rollout server (rl/rollout/vllm_server.py): vLLM plus the weight-update
             # endpoints the vllm-server engine pushes to after every step
             f"CUDA_VISIBLE_DEVICES={gpus} {q(job.python)} -m rl.rollout.vllm_server "
-            f"--model {q(job.recipe.model.path)} --dtype {job.recipe.model.dtype} --tensor-parallel-size {ro.tensor_parallel} "
-            f"--port {ro.port + i} --host 0.0.0.0 > {q(str(job.run_dir / 'logs'))}/vllm-$(hostname)-{i}.log 2>&1 &"
+            f"--model {q(job.recipe.model.path)} --tensor-parallel-size {ro.tensor_parallel} {options} "
+            f"--port {ro.port + i} --host {host} > {q(str(job.run_dir / 'logs'))}/vllm-$(hostname)-{i}.log 2>&1 &"
         )
-    body = " ".join(serve) + " wait"
-    server_nodes = f"${{NODES[*]:{r.nodes}:{ro.nodes}}}" if ro.nodes else f"${{NODES[*]:0:{r.nodes}}}"
     lines = ["# vLLM servers: one per tensor-parallel group of the rollout GPUs"]
-    if job.scheduler == "slurm":
+    if slurm:
+        server_nodes = f"${{NODES[*]:{r.nodes}:{ro.nodes}}}" if ro.nodes else f"${{NODES[*]:0:{r.nodes}}}"
+        body = " ".join(serve) + " wait"
         lines += [
             f'SERVER_NODES=({server_nodes})',
             f"srun --overlap --nodes={ro.nodes or r.nodes} --ntasks-per-node=1 "
             f'--nodelist=$(IFS=,; echo "${{SERVER_NODES[*]}}") bash -c {q(body)} &',
         ]
-    else:
-        lines += ["SERVER_NODES=(127.0.0.1)", f"bash -c {q(body)} &"]
+    else:  # background processes of this script, stopped when it exits
+        lines += ["SERVER_NODES=(127.0.0.1)", *serve, "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
     ports = " ".join(str(ro.port + i) for i in range(per_node))
     lines += [
         "SERVERS=()",
         f'for node in "${{SERVER_NODES[@]}}"; do for port in {ports}; do SERVERS+=("http://$node:$port"); done; done',
         'export ASYMPTOTE_VLLM_SERVERS=$(IFS=,; echo "${SERVERS[*]}")',
-        'for url in "${SERVERS[@]}"; do until curl -sf "$url/health" >/dev/null; do sleep 10; done; done',
+        f"deadline=$((SECONDS + {SERVER_STARTUP_S}))",
+        'for url in "${SERVERS[@]}"; do until curl -sf "$url/health" >/dev/null; do',
+        f'  if ((SECONDS > deadline)); then echo "[asymptote] vLLM server $url did not answer /health within '
+        f'{SERVER_STARTUP_S} s; see {job.run_dir / "logs"}/vllm-*.log" >&2; exit 1; fi',
+        "  sleep 5; done; done",
     ]
     return lines
 
