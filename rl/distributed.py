@@ -10,7 +10,12 @@ all ranks. The trainer multiplies the loss by the world size because DDP and Dee
 gradients over ranks; the sum is what the weights mean.
 
 Launched by torchrun (or `asymptote launch`), which sets RANK/WORLD_SIZE/MASTER_ADDR; on a machine
-without a GPU the processes talk over gloo and DeepSpeed uses its CPU accelerator.
+without a GPU the processes talk over gloo and DeepSpeed uses its CPU accelerator. FSDP on CPU: accelerate
+enables FSDP on accelerator backends only, so there the accelerator stays a plain MULTI_CPU one and
+`shard_fsdp2` applies torch's `fully_shard` itself (per decoder layer, then the root, as accelerate's
+FSDP2 auto-wrap does); `prepare_policy` keeps the sharded model out of accelerate's DDP wrapping and
+saves/loads its sharded model and optimizer states with torch.distributed.checkpoint inside
+accelerate's save_state/load_state.
 """
 
 from __future__ import annotations
@@ -73,16 +78,72 @@ def make_accelerator(recipe) -> Accelerator:
             from accelerate.utils import InitProcessGroupKwargs
 
             kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
-    elif d.strategy == "fsdp":
-        if cpu:  # accelerate turns FSDP on for accelerator backends only (MULTI_GPU, ...), never MULTI_CPU
-            raise ValueError("distributed.strategy 'fsdp' needs GPUs: accelerate enables FSDP only on accelerators; "
-                             "on CPU use 'ddp', 'zero2' or 'zero3' (DeepSpeed's CPU accelerator)")
+    elif d.strategy == "fsdp" and not cpu:
+        # on CPU accelerate never selects FSDP (state.py: only for MULTI_GPU, MULTI_NPU, ...): the plain
+        # MULTI_CPU accelerator is kept and shard_fsdp2 shards the model with torch's fully_shard itself
         from accelerate.utils import FullyShardedDataParallelPlugin
 
         kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(
             fsdp_version=2, reshard_after_forward=True, state_dict_type="SHARDED_STATE_DICT", cpu_ram_efficient_loading=False,
         )
     return Accelerator(**kwargs)
+
+
+def own_fsdp(recipe, accelerator: Accelerator) -> bool:
+    """Whether FSDP2 is applied here rather than by accelerate: strategy fsdp on several CPU
+    processes (one process trains unsharded, the same code as ddp)."""
+    return recipe.distributed.strategy == "fsdp" and accelerator.distributed_type == DistributedType.MULTI_CPU
+
+
+def shard_fsdp2(model: torch.nn.Module, accelerator: Accelerator, recipe) -> torch.nn.Module:
+    """Under own_fsdp: torch's fully_shard on every decoder layer, then on the root (embeddings, final
+    norm, head), as accelerate's FSDP2 auto-wrap does; parameters become DTensor shards of dim 0 and
+    forward/backward all-gather a layer at a time (re-sharded after forward). Call it before the
+    optimizer is built: fully_shard replaces the parameters. Otherwise the model is returned as is."""
+    if not own_fsdp(recipe, accelerator):
+        return model
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in model.model.layers:
+        fully_shard(layer, reshard_after_forward=True)
+    fully_shard(model, reshard_after_forward=True)
+    return model
+
+
+FSDP_CHECKPOINT_DIR = "fsdp_policy"  # in a checkpoint: the sharded model and optimizer states (DCP)
+
+
+def prepare_policy(accelerator: Accelerator, recipe, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
+    """accelerator.prepare(model, optimizer), except under own_fsdp: accelerate would wrap the sharded
+    model in DDP (whose parameter broadcast fails on DTensors), and its save_state writes the main
+    process's tensors only. There the model and optimizer stay as they are, and save_state/load_state
+    write/read their sharded states with torch.distributed.checkpoint (every rank its own shard) in
+    FSDP_CHECKPOINT_DIR of the checkpoint, through accelerate's save/load hooks; the RNG states and
+    registered objects (the scheduler) still go through accelerate."""
+    if not own_fsdp(recipe, accelerator):
+        return accelerator.prepare(model, optimizer)
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+    def save(_models, _weights, output_dir):
+        model_state, optim_state = get_state_dict(model, optimizer)
+        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=os.path.join(output_dir, FSDP_CHECKPOINT_DIR))
+
+    def load(_models, input_dir):
+        model_state, optim_state = get_state_dict(model, optimizer)
+        states = {"model": model_state, "optim": optim_state}
+        dcp.load(states, checkpoint_id=os.path.join(input_dir, FSDP_CHECKPOINT_DIR))
+        set_state_dict(model, optimizer, model_state_dict=states["model"], optim_state_dict=states["optim"])
+
+    accelerator.register_save_state_pre_hook(save)
+    accelerator.register_load_state_pre_hook(load)
+    return model, optimizer
+
+
+def is_fsdp2(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
 
 
 def prepare_frozen(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:
@@ -137,7 +198,23 @@ def is_zero3(accelerator: Accelerator) -> bool:
 @contextlib.contextmanager
 def gathered_for_generation(model: torch.nn.Module, accelerator: Accelerator):
     """Under ZeRO-3 the parameters are partitioned: gather them for the length of a generate call
-    (every rank must enter; TRL's unwrap_model_for_generation does the same). Else nothing."""
+    (every rank must enter; TRL's unwrap_model_for_generation does the same). Under FSDP2 every
+    unit is unsharded for the call and kept so between forwards, so ranks may run different numbers
+    of forwards (sharded rollouts), then re-sharded. Else nothing."""
+    if is_fsdp2(model):
+        from torch.distributed.fsdp import FSDPModule
+
+        units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+        for unit in units:
+            unit.unshard()
+            unit.set_reshard_after_forward(False)
+        try:
+            yield
+        finally:
+            for unit in units:
+                unit.reshard()
+                unit.set_reshard_after_forward(True)
+        return
     if not is_zero3(accelerator):
         yield
         return
@@ -378,4 +455,9 @@ def _buckets(named: list[tuple[str, torch.nn.Parameter]], bucket_bytes: int, siz
 
 def full_state_dict(model: torch.nn.Module, accelerator: Accelerator) -> dict[str, torch.Tensor]:
     """The full weights on the main process (all ranks must call), for save_pretrained."""
+    if is_fsdp2(model) and accelerator.distributed_type != DistributedType.FSDP:  # own_fsdp: gathered here
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)  # cpu_offload: rank 0 keeps it
+        return get_model_state_dict(model, options=options)
     return accelerator.get_state_dict(model)

@@ -52,7 +52,8 @@ from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, s
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
 from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_engine_topology, check_world_size,
-                            is_zero3, make_accelerator, prepare_frozen, rank_micro_batches, reduce_metrics,
+                            full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
+                            rank_micro_batches, reduce_metrics, shard_fsdp2,
                             sharded_forward)
 from rl.filters import zero_variance
 from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
@@ -92,6 +93,7 @@ class Trainer:
         if recipe.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         model.train()
+        model = shard_fsdp2(model, acc, recipe)  # fsdp on CPU processes: sharded here, before the optimizer
         self.ref_model = None
         if recipe.algorithm.kl.coef > 0:
             self.ref_model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
@@ -106,7 +108,7 @@ class Trainer:
             SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
         )
         self.n_params = non_embedding_params(model)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.model, self.optimizer = prepare_policy(self.accelerator, recipe, model, optimizer)
         if self.ref_model is not None:  # on the device; under ZeRO-3 a partitioned inference engine
             self.ref_model = prepare_frozen(self.ref_model, self.accelerator)
         # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
@@ -524,7 +526,7 @@ class Trainer:
     def _save_final_model(self) -> None:
         final = self.run_dir / "final_model"
         tmp = self.run_dir / ".tmp-final_model"
-        state_dict = self.accelerator.get_state_dict(self.model)  # gathered from every rank under ZeRO-3/FSDP
+        state_dict = full_state_dict(self.model, self.accelerator)  # gathered from every rank under ZeRO-3/FSDP
         if self.main:
             shutil.rmtree(tmp, ignore_errors=True)
             self.policy.save_pretrained(tmp, state_dict=state_dict)
