@@ -1,9 +1,9 @@
-"""vLLM engines beside a trainer on 2 CPU processes (torchrun, gloo, DeepSpeed ZeRO-3): weights
-gathered bucket by bucket from the partitioned model reach the engines after every step, so the
+"""vLLM engines beside a trainer on 2 CPU processes (torchrun, gloo; DeepSpeed ZeRO-3 or FSDP2):
+weights gathered bucket by bucket from the sharded model reach the engines after every step, so the
 run follows the 1-process run's trajectory with the same seed (the samples after step 1 come from
 the synced weights: a missed or wrong sync changes them).
 
-- colocated `vllm`: one in-process engine per rank, each loads the gathered buckets;
+- colocated `vllm` (ZeRO-3 and FSDP2): one in-process engine per rank, each loads the gathered buckets;
 - `vllm-server`: one server the test starts on 127.0.0.1, attached through ASYMPTOTE_VLLM_SERVERS;
   the main rank drives it for the job (generates, broadcasts, pushes the weights), synchronously
   and asynchronously (PipelineRL, k = 2).
@@ -35,12 +35,12 @@ def _vllm_recipe(model_dir, tmp_path, engine: str) -> dict:
     return recipe
 
 
-def _zero3_run(recipe: dict, tmp_path):
-    """The recipe on 2 ZeRO-3 processes with replicated rollouts (the 1-process run's samples)."""
-    path = tmp_path / "zero3.yaml"
-    path.write_text(yaml.safe_dump(recipe | {"name": "zero3", "distributed": {"strategy": "zero3", "rollouts": "replicated"}}))
+def _two_process_run(recipe: dict, tmp_path, strategy: str = "zero3"):
+    """The recipe on 2 processes with replicated rollouts (the 1-process run's samples)."""
+    path = tmp_path / f"{strategy}.yaml"
+    path.write_text(yaml.safe_dump(recipe | {"name": strategy, "distributed": {"strategy": strategy, "rollouts": "replicated"}}))
     torchrun(["-m", "launch.cli", "train", str(path)], timeout=600)
-    return tmp_path / "runs" / "zero3"
+    return tmp_path / "runs" / strategy
 
 
 def _compare(run, one) -> float:
@@ -54,14 +54,15 @@ def _compare(run, one) -> float:
 
 
 @pytest.mark.slow
-def test_colocated_vllm_engines_follow_a_zero3_model_on_two_processes(tmp_path, tiny_model_dir):
+def test_colocated_vllm_engines_follow_a_sharded_model_on_two_processes(tmp_path, tiny_model_dir):
     recipe = _vllm_recipe(tiny_model_dir, tmp_path, "vllm")
     one = train(recipe_from_dict(recipe))
     assert len({r for _, _, r in _trajectory(one)}) > 1  # rewards vary: a real signal
 
-    d_loss = _compare(_zero3_run(recipe, tmp_path), one)
-    print(f"vllm + zero3 on 2 processes vs 1 process: max |d loss| {d_loss:.2e}")
-    assert d_loss <= LOSS_TOL
+    for strategy in ("zero3", "fsdp"):
+        d_loss = _compare(_two_process_run(recipe, tmp_path, strategy), one)
+        print(f"vllm + {strategy} on 2 processes vs 1 process: max |d loss| {d_loss:.2e}")
+        assert d_loss <= LOSS_TOL
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_vllm_server_driven_by_the_main_rank_of_two_zero3_processes(tmp_path, ti
     recipe = _vllm_recipe(tiny_model_dir, tmp_path, "vllm-server")
     # the server keeps the weights of the last run attached to it: each run pushes its own first
     one = train(recipe_from_dict(recipe))
-    d_loss = _compare(_zero3_run(recipe, tmp_path), one)
+    d_loss = _compare(_two_process_run(recipe, tmp_path), one)
     print(f"vllm-server + zero3 on 2 processes vs 1 process: max |d loss| {d_loss:.2e}")
     assert d_loss <= LOSS_TOL
 
