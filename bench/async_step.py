@@ -3,7 +3,11 @@ recipe with the colocated vLLM engine: recipes/tiny/grpo_math_vllm.yaml (sync) a
 recipes/tiny/grpo_math_vllm_async.yaml (async.max_off_policy_steps 1: the engine generates the next
 batch while the trainer updates; rl/async_sampler.py).
 
-    python bench/async_step.py [--iterations 8] [--engines vllm,hf] [key.sub=value ...]
+    python bench/async_step.py [--iterations 8] [--engines vllm,vllm-server,hf] [key.sub=value ...]
+
+`vllm-server` runs the same pair with the rollouts on one vLLM server process the trainer starts
+(grpo_math_vllm_server.yaml, grpo_math_vllm_server_async.yaml): generation and training then run in
+separate processes, which is where asynchronous training can overlap them.
 
 Each run trains the same model (models/tiny-math, built and warm-started if missing) for one warm-up
 iteration and then `--iterations` timed ones, its run directory in a temporary directory; the
@@ -27,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout without installing
 RUNS = {  # engine -> [(label, recipe)]
     "vllm": [("sync vllm", "grpo_math_vllm.yaml"), ("async vllm k=1", "grpo_math_vllm_async.yaml")],
+    "vllm-server": [("sync vllm-server", "grpo_math_vllm_server.yaml"),
+                    ("async vllm-server k=1", "grpo_math_vllm_server_async.yaml")],
     "hf": [("sync hf", "grpo_math.yaml")],
 }
 PHASES = ["gen", "reward", "adv", "update", "sync", "wait"]
@@ -62,7 +68,7 @@ def run(recipe_file: str, iterations: int, overrides: list[str]) -> tuple[list[d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=8, help="timed iterations after one warm-up")
-    parser.add_argument("--engines", default="vllm", help="comma-separated: vllm (sync and async), hf (sync)")
+    parser.add_argument("--engines", default="vllm", help="comma-separated: vllm, vllm-server (sync and async each), hf (sync)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
 
@@ -76,10 +82,11 @@ def main() -> None:
 
     print(f"tiny demo recipe, {args.iterations} timed iterations after 1 warm-up, torch threads "
           f"{torch.get_num_threads()}, overrides {args.overrides or 'none'}")
-    print(f"{'run':<16}{'s/iter':>8}{'gen tok/s':>11}" + "".join(f"{p:>9}" for p in PHASES))
+    width = max(len(label) for label in results) + 2
+    print(f"{'run':<{width}}{'s/iter':>8}{'gen tok/s':>11}" + "".join(f"{p:>9}" for p in PHASES))
     for label, (rows, wall, tokens) in results.items():
         phases = "".join(f"{statistics.mean(r.get(f'train/time/{p}', 0.0) for r in rows):>9.3f}" for p in PHASES)
-        print(f"{label:<16}{wall / len(rows):>8.3f}{tokens / wall:>11,.0f}{phases}")
+        print(f"{label:<{width}}{wall / len(rows):>8.3f}{tokens / wall:>11,.0f}{phases}")
     for label, (rows, _, _) in results.items():
         if "train/staleness/max" in rows[0]:
             print(f"{label} staleness (mean over iterations): "
