@@ -210,6 +210,10 @@ def test_sandboxes_die_and_are_swept_when_the_trainer_is_killed(tmp_path, bwrap_
     while not host_processes_matching(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert host_processes_matching(f"sleep {marker}")
+    # bwrap's init in the pid namespace sets its own parent-death signal only after it has started
+    # the command (bubblewrap do_init): on a loaded machine that can come after the sleeps appear,
+    # and a kill inside that window leaves the sandbox to the sweep below. Give it time first.
+    time.sleep(1.0)
     proc.kill()  # SIGKILL: no handler, no atexit
     proc.wait()
     deadline = time.monotonic() + 15  # a loaded CI box may take seconds to tear a namespace down
