@@ -15,6 +15,7 @@ from typing import Literal
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import AutoModel
 
@@ -106,8 +107,16 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
 
 
 class Critic:
-    """The critic's module and optimizer, prepared by accelerate (so saved and restored with the
-    policy's checkpoint). For a value head, `values` reads the policy's hidden states."""
+    """The critic's module and optimizer, saved and restored with the policy's checkpoint. For a
+    value head, `values` reads the policy's hidden states.
+
+    DDP: module and optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is
+    an engine of its own, prepared under the "critic" plugin (rl.distributed.deepspeed_plugins: the
+    policy's ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and
+    clipping; its backward and step go through rl.distributed.backward. A value head (H + 1
+    parameters, trained through the policy's backward) is replicated on every rank outside
+    DeepSpeed: its gradients are averaged over the ranks in step(), as DDP would, and it is
+    checkpointed with register_for_checkpointing."""
 
     def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator):
         self.cfg = cfg
@@ -116,7 +125,18 @@ class Critic:
         optimizer = torch.optim.AdamW(
             module.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
-        self.module, self.optimizer = accelerator.prepare(module, optimizer)
+        self.deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
+        if self.deepspeed and self.shares_trunk:
+            self.module, self.optimizer = module.to(accelerator.device), optimizer
+            accelerator.register_for_checkpointing(self.module, self.optimizer)
+        elif self.deepspeed:
+            accelerator.state.select_deepspeed_plugin("critic")
+            try:
+                self.module, self.optimizer = accelerator.prepare(module, optimizer)
+            finally:
+                accelerator.state.select_deepspeed_plugin("policy")
+        else:
+            self.module, self.optimizer = accelerator.prepare(module, optimizer)
 
     @property
     def shares_trunk(self) -> bool:
@@ -134,9 +154,31 @@ class Critic:
         lengths = torch.tensor([len(c) for c in completion_ids], device=v.device)
         return v * (torch.arange(v.shape[1], device=v.device) < lengths.unsqueeze(1))
 
+    def backward(self, loss: torch.Tensor, last: bool) -> None:
+        """Backward of a separate critic's value loss on one micro-batch (`last`: it ends the
+        mini-batch; under DeepSpeed the engine reduces, clips and steps there)."""
+        from rl.distributed import backward  # rl.distributed imports the config, which imports this module
+
+        backward(self.accelerator, self.module, loss, last)
+
     def step(self) -> float:
-        """Clip the gradient norm, take an optimizer step, zero the gradients; returns the norm."""
-        norm = self.accelerator.clip_grad_norm_(self.module.parameters(), self.cfg.max_grad_norm or math.inf)
+        """Clip the gradient norm, take an optimizer step, zero the gradients; returns the norm
+        (before clipping). A DeepSpeed engine has stepped in its last backward: only the norm."""
+        if self.deepspeed and not self.shares_trunk:
+            return float(self.module.get_global_grad_norm())
+        params = list(self.module.parameters())
+        max_norm = self.cfg.max_grad_norm or math.inf
+        if self.deepspeed:  # the replicated value head: average over ranks (the loss is scaled by the world size)
+            world = self.accelerator.num_processes
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                if world > 1:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad.div_(world)
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:
+            norm = self.accelerator.clip_grad_norm_(params, max_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(norm)

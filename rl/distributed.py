@@ -62,6 +62,21 @@ def deepspeed_config(strategy: str, offload: str, dtype: str, max_grad_norm: flo
     }
 
 
+def deepspeed_plugins(recipe, config: dict) -> dict:
+    """Accelerator kwargs for DeepSpeed: the policy's plugin, and for a separate PPO critic a second
+    plugin ("critic", the same ZeRO config with the critic's own gradient_clipping) that its engine
+    is prepared under (accelerate's multiple-models-with-DeepSpeed route; the first plugin is active)."""
+    from accelerate.utils import DeepSpeedPlugin
+
+    policy = DeepSpeedPlugin(hf_ds_config=config, zero3_init_flag=False)
+    critic = recipe.algorithm.critic
+    if critic is None or critic.model != "separate":
+        return {"deepspeed_plugin": policy}
+    critic_config = copy.deepcopy(config) | {"gradient_clipping": critic.max_grad_norm or 0.0}
+    return {"deepspeed_plugins": {"policy": policy,
+                                  "critic": DeepSpeedPlugin(hf_ds_config=critic_config, zero3_init_flag=False)}}
+
+
 def make_accelerator(recipe) -> Accelerator:
     """An Accelerator for the recipe's distributed.strategy (one process: the same code)."""
     d, cpu = recipe.distributed, not torch.cuda.is_available()
@@ -69,10 +84,8 @@ def make_accelerator(recipe) -> Accelerator:
     if d.strategy in DEEPSPEED_STAGES:
         if cpu:
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
-        from accelerate.utils import DeepSpeedPlugin
-
         config = deepspeed_config(d.strategy, d.offload, recipe.model.dtype, recipe.optimizer.max_grad_norm)
-        kwargs["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=config, zero3_init_flag=False)
+        kwargs.update(deepspeed_plugins(recipe, config))
         kwargs.pop("cpu")  # accelerate's cpu flag turns DeepSpeed off; DeepSpeed picks its CPU accelerator
         if cpu:  # without naming a backend accelerate would see one process per rank
             from accelerate.utils import InitProcessGroupKwargs

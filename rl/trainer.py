@@ -297,8 +297,11 @@ class Trainer:
                     last = i == len(chunks) - 1
                     with self._no_sync(last=last):
                         w = (weights[idx][:, :width] * (not empty), value_weights[idx][:, :width] * (not empty))
-                        loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats, epoch == 0)
+                        loss, critic_loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats,
+                                                             epoch == 0)
                         backward(self.accelerator, self.model, loss, last)
+                        if critic_loss is not None:  # a separate critic: its own backward (its own engine)
+                            self.critic.backward(critic_loss, last)
                     fwd_bwd_time += time.perf_counter() - t0
                 trained_tokens += _tokens(mb) * (2 if self.critic and not self.critic.shares_trunk else 1)
                 t0 = time.perf_counter()
@@ -328,9 +331,11 @@ class Trainer:
         return out
 
     def _micro_loss(self, micro: RolloutBatch, w: tuple[torch.Tensor, torch.Tensor], ctx: LossContext, alpha: float,
-                    stats: MetricAccumulator, first_epoch: bool) -> torch.Tensor:
+                    stats: MetricAccumulator, first_epoch: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Step 6 on one micro-batch: policy loss, KL and entropy terms weighted by the aggregation's
-        weights w[0], plus the value loss weighted by w[1] (gradients accumulate over the mini-batch)."""
+        weights w[0], plus the value loss weighted by w[1] (gradients accumulate over the mini-batch).
+        Returns (the policy's loss, a separate critic's value loss or None): a value head's loss is
+        part of the policy's (it trains the shared trunk); a separate critic's graph is its own."""
         r, algo = self.recipe, self.recipe.algorithm
         mask, n_tok = micro.mask, micro.mask.sum().item()
         out = sequence_forward(
@@ -353,12 +358,16 @@ class Trainer:
         # DDP/DeepSpeed average gradients over ranks; the weights already sum to 1 over the whole
         # mini-batch, so undo that average
         loss = (per_token * w[0]).sum() * self.accelerator.num_processes
+        critic_loss = None
         stats.add("train/loss", loss.item() / self.accelerator.num_processes, how="sum")
         if self.critic is not None:
             values = self.critic.values(micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id, out.hidden)
             v_loss, v_metrics = value_loss(values, micro.values, micro.returns, mask, algo.critic.value_clip)
             v_loss = (v_loss * w[1]).sum() * self.accelerator.num_processes
-            loss = loss + (algo.critic.coef if self.critic.shares_trunk else 1.0) * v_loss
+            if self.critic.shares_trunk:
+                loss = loss + algo.critic.coef * v_loss
+            else:
+                critic_loss = v_loss
             stats.add("train/critic/value_loss", v_loss.item() / self.accelerator.num_processes, how="sum")
             loss_metrics |= v_metrics
         for k, v in loss_metrics.items():
@@ -369,7 +378,7 @@ class Trainer:
             lp, adv = logp.detach().double(), micro.advantages.double()
             for name, x in (("_cov/logp", lp), ("_cov/adv", adv), ("_cov/logp_adv", lp * adv)):
                 stats.add(name, masked_mean(x, mask).item(), n_tok)
-        return loss
+        return loss, critic_loss
 
     def evaluate(self) -> dict[str, float]:
         """val/accuracy: mean over held-out prompts of the mean verifiable reward of k samples."""
