@@ -13,7 +13,6 @@ import torch
 
 pytest.importorskip("vllm", reason="the vllm-server engine needs vLLM (pip install -e '.[vllm]')")
 
-from rl.batch import sequence_logprobs  # noqa: E402
 from rl.config import ServerConfig  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402

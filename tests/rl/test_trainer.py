@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rl.config import dump_recipe, load_recipe, recipe_from_dict
+from rl.config import load_recipe, recipe_from_dict
 from rl.logger import read_jsonl
 from rl.trainer import Trainer, train
 
