@@ -459,13 +459,6 @@ class Recipe(_Config):
         return self
 
     @model_validator(mode="after")
-    def _distributed_supported(self) -> "Recipe":
-        if self.distributed.strategy == "fsdp" and self.algorithm.critic is not None:
-            raise ValueError("algorithm.critic (PPO's critic) trains with distributed.strategy 'ddp', 'zero2' or "
-                             "'zero3'; not yet 'fsdp' (untested)")
-        return self
-
-    @model_validator(mode="after")
     def _length_fits_budget(self) -> "Recipe":
         buffer = self.algorithm.length.overlong_buffer
         if buffer is not None and buffer >= self.engine.max_new_tokens:

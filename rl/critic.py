@@ -110,7 +110,8 @@ class Critic:
     """The critic's module and optimizer, saved and restored with the policy's checkpoint. For a
     value head, `values` reads the policy's hidden states.
 
-    DDP: module and optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is
+    DDP, and fsdp on CPU processes (the policy sharded by FSDP2, the critic under DDP): module and
+    optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is
     an engine of its own, prepared under the "critic" plugin (rl.distributed.deepspeed_plugins: the
     policy's ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and
     clipping; its backward and step go through rl.distributed.backward. A value head (H + 1
@@ -125,6 +126,9 @@ class Critic:
         optimizer = torch.optim.AdamW(
             module.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
+        if accelerator.distributed_type == DistributedType.FSDP:
+            raise ValueError("algorithm.critic (PPO's critic) with distributed.strategy 'fsdp' is tested on CPU processes "
+                             "only (FSDP2 applied by Asymptote, the critic under DDP); on GPUs use 'ddp', 'zero2' or 'zero3'")
         self.deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
         if self.deepspeed and self.shares_trunk:
             self.module, self.optimizer = module.to(accelerator.device), optimizer

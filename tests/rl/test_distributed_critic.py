@@ -1,12 +1,13 @@
-"""PPO's learned critic on N processes: 2 CPU processes with DeepSpeed ZeRO-2 and ZeRO-3 follow the
-1-process trajectory for both critic models (a separate value model: its own DeepSpeed engine; a
-value head on the policy's trunk: replicated, gradients averaged), and a ZeRO-3 run killed halfway
-resumes from its checkpoint (the critic's engine or head restored with the policy's)."""
+"""PPO's learned critic on N processes: 2 CPU processes with DeepSpeed ZeRO-2, ZeRO-3 and FSDP2
+follow the 1-process trajectory for both critic models (a separate value model: its own DeepSpeed
+engine, or DDP beside an FSDP2 policy; a value head on the policy's trunk: replicated, gradients
+averaged), and ZeRO-3 and FSDP2 runs killed halfway resume from their checkpoints (the critic's
+engine or head restored with the policy's)."""
 
 import pytest
 import yaml
 
-from rl.config import RecipeError, load_recipe, recipe_from_dict
+from rl.config import load_recipe, recipe_from_dict
 from rl.distributed import deepspeed_config, deepspeed_plugins
 from rl.logger import read_jsonl
 from rl.trainer import train
@@ -29,13 +30,11 @@ def _steps(run) -> list[dict]:
     return [m for m in read_jsonl(run / "metrics.jsonl") if "train/loss" in m]
 
 
-def test_critic_recipes_accept_zero_strategies_and_refuse_fsdp():
+def test_critic_recipes_accept_every_strategy():
     base = ROOT / "recipes" / "tiny" / "ppo.yaml"
-    for strategy in ("ddp", "zero2", "zero3"):
+    for strategy in ("ddp", "zero2", "zero3", "fsdp"):
         for model in ("separate", "value_head"):
             load_recipe(base, [f"distributed.strategy={strategy}", f"algorithm.critic.model={model}"])
-    with pytest.raises(RecipeError, match="trains with distributed.strategy 'ddp', 'zero2' or 'zero3'; not yet 'fsdp'"):
-        load_recipe(base, ["distributed.strategy=fsdp"])
 
 
 def test_a_separate_critic_gets_its_own_deepspeed_plugin_with_its_own_clipping(tiny_model_dir, tmp_path):
@@ -53,7 +52,7 @@ def test_a_separate_critic_gets_its_own_deepspeed_plugin_with_its_own_clipping(t
 @pytest.mark.slow
 def test_critic_on_two_zero_processes_follows_the_one_process_trajectory(tmp_path, tiny_model_dir):
     """Separate critic and value head, each with ZeRO-2 (optimizer offloaded) over 4 iterations, and
-    with ZeRO-3 over 2 iterations, killed, then resumed to 4 from the checkpoint of iteration 2: the
+    with ZeRO-3 and FSDP2 over 2 iterations, killed, then resumed to 4 from the checkpoint of iteration 2: the
     same rewards, losses, value losses and gradient norms (policy and critic) as 1 process, and the
     same final policy weights."""
     for model in ("separate", "value_head"):
@@ -62,17 +61,18 @@ def test_critic_on_two_zero_processes_follows_the_one_process_trajectory(tmp_pat
         reference, ref_weights = _steps(one), _weights(one)
         assert len(reference) == 4 and all(m["train/critic/value_loss"] > 0 for m in reference)
         assert all(m["train/critic/grad_norm"] > CRITIC_CLIP for m in reference)
-        for strategy, offload in (("zero2", "optimizer"), ("zero3", "none")):
+        for strategy, offload in (("zero2", "optimizer"), ("zero3", "none"), ("fsdp", "none")):
             name = f"{model}-{strategy}"
             path = tmp_path / f"{name}.yaml"
             dist = {"strategy": strategy, "offload": offload, "rollouts": "replicated"}
-            if strategy == "zero3":  # stopped after iteration 2 (its checkpoint), resumed to 4
+            resume = strategy in ("zero3", "fsdp")
+            if resume:  # stopped after iteration 2 (its checkpoint), resumed to 4
                 path.write_text(yaml.safe_dump(recipe | {"name": name, "distributed": dist,
                                                          "train": recipe["train"] | {"iterations": 2}}))
                 torchrun(["-m", "launch.cli", "train", str(path)])
             path.write_text(yaml.safe_dump(recipe | {"name": name, "distributed": dist}))
-            out = torchrun(["-m", "launch.cli", "train", str(path)] + (["--resume"] if strategy == "zero3" else []))
-            if strategy == "zero3":
+            out = torchrun(["-m", "launch.cli", "train", str(path)] + (["--resume"] if resume else []))
+            if resume:
                 assert "resumed from" in out.stdout + out.stderr
             run = tmp_path / "runs" / name
             got = _steps(run)
