@@ -293,6 +293,25 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
     return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics)
 
 
+def concat_rewards(results: list[RewardResult]) -> RewardResult:
+    """One RewardResult for several batches scored apart, in order: per-completion values
+    concatenated, reward/<function> means over all completions, errors and outcome counts
+    (reward/<function>/<outcome>) added up."""
+    if len(results) == 1:
+        return results[0]
+    total = [t for r in results for t in r.total]
+    per_function = {k: [v for r in results for v in r.per_function[k]] for k in results[0].per_function}
+    errors = sum(r.errors for r in results)
+    means = {f"reward/{k}": sum(v) / max(len(v), 1) for k, v in per_function.items()}
+    counts: dict[str, float] = {}
+    for r in results:
+        for key, value in r.metrics.items():
+            if key not in means and key != "reward/errors":
+                counts[key] = counts.get(key, 0.0) + value
+    return RewardResult(total=total, per_function=per_function, errors=errors,
+                        metrics=means | {"reward/errors": float(errors)} | counts)
+
+
 REWARDS: dict[str, Callable[..., float]] = {
     "math_verify": math_verify_reward,
     "format": format_reward,
@@ -301,4 +320,5 @@ REWARDS: dict[str, Callable[..., float]] = {
     "swe_tests": swe_tests,  # multi-turn SWE episodes: the hidden tests' verdict (rewards/swe.py)
 }
 
-__all__ = ["REWARDS", "CombineConfig", "RewardConfig", "RewardFunctionConfig", "RewardResult", "combine_values", "compute_rewards", "reward_args"]
+__all__ = ["REWARDS", "CombineConfig", "RewardConfig", "RewardFunctionConfig", "RewardResult", "combine_values", "compute_rewards",
+           "concat_rewards", "reward_args"]

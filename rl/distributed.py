@@ -382,6 +382,27 @@ def sharded_forward(accelerator: Accelerator, batch, run):
     return full_logp, full_values, total
 
 
+def sharded_scorer(accelerator: Accelerator, score=None):
+    """compute_rewards on N ranks: each rank scores its contiguous share of the completions (a
+    judge or a sandbox then works on 1/N of them) and the results are gathered in rank order:
+    rewards are per completion, so the values are those of scoring all of them on one rank; the
+    outcome counts add up. Every rank must call it with the same batch (the gather is collective)."""
+    from rewards import compute_rewards, concat_rewards
+
+    score = score or compute_rewards
+    if accelerator.num_processes == 1:
+        return score
+
+    def run(completions: list[str], prompts: list, cfg):
+        from accelerate.utils import gather_object
+
+        lo, hi = shard_bounds(len(completions), accelerator.process_index, accelerator.num_processes)
+        mine = score(completions[lo:hi], prompts[lo:hi], cfg)
+        return concat_rewards(gather_object([mine]))
+
+    return run
+
+
 def reduce_metrics(accelerator: Accelerator, stats: MetricAccumulator) -> MetricAccumulator:
     """Combine every rank's accumulator into one (sums add, weighted means pool, max/min of all)."""
     if accelerator.num_processes == 1:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from envs.base import Env, Prompt, is_multi_turn
-from rewards import RewardResult, compute_rewards
+from rewards import RewardResult, compute_rewards, concat_rewards
 from rl.checkpoint import TrainerState
 from rl.config import Recipe
 from rl.filters import informative_groups, retired_prompts, take_active_prompts, update_pass_rates
@@ -66,6 +66,9 @@ class Sampler:
                                      temperature=e.temperature, top_p=e.top_p, top_k=e.top_k)
         length = recipe.algorithm.length
         self.interruption = tokenizer(length.interruption, add_special_tokens=False).input_ids
+        self.score = compute_rewards
+        """(completions, prompts, RewardConfig) -> RewardResult; on N processes the trainer sets a
+        sharded one (rl.distributed.sharded_scorer: each rank scores its share)."""
 
     def sample(self, state: TrainerState, timings: dict[str, float]) -> Rollouts:
         """prompts_per_iteration prompts with group_size completions each, scored. With DAPO's dynamic
@@ -80,8 +83,8 @@ class Sampler:
             with timer(timings, "gen"):  # 2. rollouts
                 groups, forced, out.episode_metrics = self.generate(prompts, self.params)
             with timer(timings, "reward"):  # 3. rewards (a multi-turn episode's report rides on its prompt)
-                result = compute_rewards([c.text for g in groups for c in g],
-                                         [episode_prompt(p, c) for p, g in zip(prompts, groups) for c in g], r.reward)
+                result = self.score([c.text for g in groups for c in g],
+                                    [episode_prompt(p, c) for p, g in zip(prompts, groups) for c in g], r.reward)
             shaped = shape_rewards(result.total, groups, algo.length, r.engine.max_new_tokens)
             keep = informative_groups(torch.tensor(shaped), algo.group_size) if ds else torch.ones(len(groups), dtype=torch.bool)
             out.train += [len(out.groups) + i for i in torch.nonzero(keep).squeeze(1).tolist()]
@@ -139,17 +142,6 @@ class Sampler:
             self.env.train_prompts, state.data_position, n, retired, self.env.epoch_size
         )
         return prompts, skipped
-
-
-def concat_rewards(results: list[RewardResult]) -> RewardResult:
-    """One RewardResult for several batches scored apart (means over all completions)."""
-    if len(results) == 1:
-        return results[0]
-    total = [t for r in results for t in r.total]
-    per_function = {k: [v for r in results for v in r.per_function[k]] for k in results[0].per_function}
-    errors = sum(r.errors for r in results)
-    metrics = {f"reward/{k}": sum(v) / max(len(v), 1) for k, v in per_function.items()}
-    return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics | {"reward/errors": float(errors)})
 
 
 def rollout_metrics(rollouts: Rollouts, step: int, verifiable: str, group_size: int) -> dict[str, float]:

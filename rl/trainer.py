@@ -44,7 +44,7 @@ from transformers import get_scheduler
 
 from analysis.live import LivePredictor
 from envs import make_env
-from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
+from rewards import RewardConfig, RewardFunctionConfig
 from rl.advantages import ADVANTAGES, gae, token_rewards
 from rl.async_sampler import AsyncSampler
 from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
@@ -53,7 +53,7 @@ from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
 from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_engine_topology, check_world_size,
                             full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
-                            rank_micro_batches, reduce_metrics, shard_fsdp2,
+                            rank_micro_batches, reduce_metrics, shard_fsdp2, sharded_scorer,
                             sharded_forward)
 from rl.filters import zero_variance
 from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
@@ -133,6 +133,7 @@ class Trainer:
             if world > 1 or is_zero3(acc):  # generate on every rank, gather the completions
                 self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
+        self.sampler.score = sharded_scorer(acc)  # each rank scores its share of the completions
         self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
@@ -394,7 +395,7 @@ class Trainer:
             groups, _, _ = self.sampler.generate(self.val_prompts, params, self.val_prompt_ids)
         texts = [c.text for g in groups for c in g]
         prompts = [episode_prompt(p, c) for p, g in zip(self.val_prompts, groups) for c in g]
-        scores = torch.tensor(compute_rewards(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
+        scores = torch.tensor(self.sampler.score(texts, prompts, self.verifiable).total).view(len(groups), r.eval.k)
         lengths = torch.tensor([len(c.token_ids) for g in groups for c in g], dtype=torch.float32)
         return {
             "val/accuracy": scores.mean().item(),

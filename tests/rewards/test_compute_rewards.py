@@ -147,3 +147,30 @@ def test_a_batch_function_is_called_once_with_per_completion_errors(monkeypatch)
     monkeypatch.setattr(batched, "batch", lambda completions, prompts, **_: [1.0])
     result = compute_rewards(["a", "b"], [prompt("4", i) for i in range(2)], cfg)
     assert result.errors == 2 and result.per_function["batched"] == [0.0, 0.0]
+
+
+def test_batches_scored_apart_concatenate_to_the_whole_batch(extra_rewards):
+    """concat_rewards (dynamic sampling's rounds, a batch scored on several ranks): the same values,
+    means and error count as scoring everything at once; outcome counts add up."""
+    from collections import Counter
+
+    from rewards import concat_rewards
+
+    def counted(completion: str, prompt: Prompt) -> float:
+        counted.stats["long" if len(completion) > 3 else "short"] += 1
+        return float(len(completion))
+
+    counted.stats = Counter()
+    REWARDS["counted"] = counted
+    try:
+        cfg = RewardConfig(functions=[{"name": "math_verify"}, {"name": "boom", "weight": 0.5}, {"name": "counted", "weight": 0.0}])
+        completions = ["\\boxed{4}", "boom", "\\boxed{5}", "x", "boom \\boxed{4}"]
+        prompts = [prompt("4", i) for i in range(5)]
+        whole = compute_rewards(completions, prompts, cfg)
+        parts = concat_rewards([compute_rewards(completions[a:b], prompts[a:b], cfg) for a, b in ((0, 2), (2, 2), (2, 5))])
+    finally:
+        del REWARDS["counted"]
+    assert parts.total == whole.total and parts.per_function == whole.per_function
+    assert parts.errors == whole.errors == 2
+    assert parts.metrics == pytest.approx(whole.metrics)
+    assert whole.metrics["reward/counted/long"] == 4 and whole.metrics["reward/counted/short"] == 1

@@ -157,6 +157,18 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(run_dir / "final_model" / "model.safetensors")
 
 
+def test_rewards_are_scored_a_share_per_rank(tmp_path):
+    """sharded_scorer on 2 processes: each rank scores its contiguous share (7 completions: 4 and 3),
+    and every rank gets what scoring the whole batch on one rank gives."""
+    out = tmp_path / "scores.json"
+    torchrun([str(ROOT / "tests" / "rl" / "score_worker.py"), str(out)], timeout=120)
+    got = json.loads(out.read_text())
+    assert got["world"] == 2 and got["same"]
+    assert got["per_rank"] == [[f"p/{i}" for i in range(4)], [f"p/{i}" for i in range(4, 7)]]
+    # by hand: format 0.25 for a boxed answer, math_verify 1 for the answer 2 (boxed or plain)
+    assert got["total"] == [0.0, 0.25, 1.25, 0.0, 0.25, 0.25, 1.0]
+
+
 @pytest.mark.slow
 def test_two_processes_follow_the_one_process_trajectory(tmp_path, tiny_model_dir):
     """The same global batch and seed on 1 process (DDP code path) and 2 processes with DDP, ZeRO-2
