@@ -48,6 +48,11 @@ def main() -> None:
         for _ in range(args.iterations):
             rows.append(trainer.train_iteration())
         wall = time.perf_counter() - start
+        peaks = None
+        if torch.cuda.is_available():  # peak memory per device (GiB), every rank's
+            from accelerate.utils import gather_object
+
+            peaks = gather_object([torch.cuda.max_memory_allocated() / 2**30])
         trainer.close()
         if not trainer.accelerator.is_main_process:  # every rank ran the iterations; one reports
             return
@@ -70,6 +75,9 @@ def main() -> None:
     print(f"generated tokens/s: {gen_tokens / sum(r['train/time/gen'] for r in rows):,.0f}   "
           f"trained tokens/s: {trained / sum(r['train/time/forward_backward'] for r in rows):,.0f}   "
           f"wall {wall:.1f}s")
+    if peaks is not None:
+        print(f"peak GPU memory allocated per device (GiB, by rank): {', '.join(f'{m:.1f}' for m in peaks)} "
+              f"on {torch.cuda.get_device_name()}")
 
 
 if __name__ == "__main__":

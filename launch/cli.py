@@ -20,8 +20,8 @@ import sys
 def _tiny_model(args: argparse.Namespace) -> int:
     from rl.models import build_tiny_model
 
-    path = build_tiny_model(args.path, seed=args.seed)
-    print(f"tiny model written to {path}")
+    path = build_tiny_model(args.path, seed=args.seed, size=args.size)
+    print(f"{args.size} model written to {path}")
     return 0
 
 
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tiny-model", help="build a tiny Qwen2 model with a character-level tokenizer")
     p.add_argument("path", help="directory to write the model and tokenizer to")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", default="tiny", help="tiny (0.8M parameters), 100m or 500m (random weights, same tokenizer)")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser("train", help="train a recipe")

@@ -39,6 +39,9 @@ MODEL_SHAPES = {
     "tiny": TINY_SHAPE,
     "100m": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                  num_key_value_heads=2),
+    # ~0.5B (496M) for the GPU throughput check of bench/README.md: long enough for 1k-token completions
+    "500m": dict(hidden_size=1280, intermediate_size=4352, num_hidden_layers=24, num_attention_heads=20,
+                 num_key_value_heads=4, max_position_embeddings=4096),
 }
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,7 +76,7 @@ def build_char_tokenizer(chars: str | None = None):
 def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", **shape: int) -> Path:
     """Write a random Qwen2 model and its character tokenizer to `path`; returns the path.
 
-    `size` names a shape in MODEL_SHAPES ("tiny", "100m"); `shape` overrides its fields
+    `size` names a shape in MODEL_SHAPES ("tiny", "100m", "500m"); `shape` overrides its fields
     (hidden_size, num_hidden_layers, ...)."""
     if size not in MODEL_SHAPES:
         raise ValueError(f"unknown model size {size!r}; choose one of {sorted(MODEL_SHAPES)}")
@@ -81,16 +84,12 @@ def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", **shap
 
     path = Path(path)
     tokenizer = build_char_tokenizer()
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        rope_theta=10000.0,
-        bos_token_id=tokenizer.convert_tokens_to_ids(BOS_CHAT),
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **{**MODEL_SHAPES[size], **shape},
-    )
+    config = Qwen2Config(**{
+        "vocab_size": len(tokenizer), "max_position_embeddings": 1024, "tie_word_embeddings": True,
+        "rope_theta": 10000.0, "bos_token_id": tokenizer.convert_tokens_to_ids(BOS_CHAT),
+        "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+        **MODEL_SHAPES[size], **shape,
+    })
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(

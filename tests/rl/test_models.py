@@ -3,6 +3,7 @@
 import string
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from launch.cli import main
@@ -58,6 +59,18 @@ def test_100m_model_has_the_hand_computed_size_and_loads_with_transformers(tmp_p
     assert total == non_embedding_params(model) + len(tok) * 768
     assert 80e6 < total < 120e6
     assert tok.get_vocab() == load_tokenizer(build_tiny_model(tmp_path / "t")).get_vocab()  # one tokenizer
+
+
+def test_500m_shape_for_the_gpu_check_has_about_half_a_billion_parameters():
+    """Counted on the meta device (no memory): the hand formula, and 0.45-0.55B in all."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    shape = MODEL_SHAPES["500m"]
+    with torch.device("meta"):
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=104, tie_word_embeddings=True, **shape))
+    assert non_embedding_params(model) == _non_embedding_by_hand(shape)
+    assert 0.45e9 < sum(p.numel() for p in model.parameters()) < 0.55e9
+    assert shape["max_position_embeddings"] >= 2048
 
 
 def test_unknown_model_size_is_refused(tmp_path):
