@@ -33,6 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from analysis.bootstrap import Interval
+from envs.base import Prompt, jsonl_objects
 
 DEFAULT_NS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -238,30 +239,22 @@ def read_scored(path: str | Path, verifier_key: str = "verifier", reference_key:
     Lines without `prompt_key` are their own prompt."""
     path = Path(path)
     out: list[Sample] = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not JSON ({e})") from None
-            missing = [k for k in (verifier_key, reference_key) if k not in rec]
-            if missing:
-                raise ValueError(f"{where}: missing field(s) {', '.join(missing)}; present: {', '.join(rec) or 'none'} "
-                                 "(choose the fields with --verifier-field/--reference-field)")
-            pid = str(rec.get(prompt_key, f"line{lineno}"))
-            v, r = rec[verifier_key], rec[reference_key]
-            if isinstance(v, list) or isinstance(r, list):
-                if not (isinstance(v, list) and isinstance(r, list) and len(v) == len(r)):
-                    raise ValueError(f"{where}: '{verifier_key}' and '{reference_key}' must both be lists of one length")
-                pairs = list(zip(v, r))
-            else:
-                pairs = [(v, r)]
-            for vi, ri in pairs:
-                out.append(Sample(pid, _verdict(vi, threshold, where, verifier_key),
-                                  _verdict(ri, threshold, where, reference_key)))
+    for where, lineno, rec in jsonl_objects(path):
+        missing = [k for k in (verifier_key, reference_key) if k not in rec]
+        if missing:
+            raise ValueError(f"{where}: missing field(s) {', '.join(missing)}; present: {', '.join(rec) or 'none'} "
+                             "(choose the fields with --verifier-field/--reference-field)")
+        pid = str(rec.get(prompt_key, f"line{lineno}"))
+        v, r = rec[verifier_key], rec[reference_key]
+        if isinstance(v, list) or isinstance(r, list):
+            if not (isinstance(v, list) and isinstance(r, list) and len(v) == len(r)):
+                raise ValueError(f"{where}: '{verifier_key}' and '{reference_key}' must both be lists of one length")
+            pairs = list(zip(v, r))
+        else:
+            pairs = [(v, r)]
+        for vi, ri in pairs:
+            out.append(Sample(pid, _verdict(vi, threshold, where, verifier_key),
+                              _verdict(ri, threshold, where, reference_key)))
     return out
 
 
@@ -272,7 +265,6 @@ def score_run_samples(path: str | Path, reference_reward: str, threshold: float 
     `reference_reward` (e.g. math_verify) recomputed on each completion against the logged gold
     answer; the verifier is the logged reward, or the registered reward `verifier_reward` (e.g.
     llm_judge with its args) recomputed the same way. A reward that raises counts as a rejection."""
-    from envs.base import Prompt
     from rewards import REWARDS, RewardFunctionConfig
 
     def scorer(name: str, args: dict[str, Any] | None):

@@ -15,9 +15,27 @@ budget). The rollout that drives them through an engine is rl/rollout/multiturn.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Iterator, Protocol, runtime_checkable
+
+import json
 
 import numpy as np
+
+
+def jsonl_objects(path: str | Path) -> Iterator[tuple[str, int, Any]]:
+    """(where, line number, value) for every non-blank line of a JSONL file, `where` being
+    "path:line" for error messages; a line that is not JSON raises ValueError naming it."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            yield f"{path}:{lineno}", lineno, value
 
 
 @dataclass(frozen=True)

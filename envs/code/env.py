@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from envs.base import EpochOrder, Prompt
+from envs.base import EpochOrder, Prompt, jsonl_objects
 from envs.code.config import CodeEnvConfig
 from envs.math.sources import derive_seed
 
@@ -21,14 +20,7 @@ def load_tasks(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"code tasks file {path} does not exist")
     tasks, seen = [], set()
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            task = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not JSON ({e})") from None
+    for where, _, task in jsonl_objects(path):
         missing = [k for k in REQUIRED if k not in task]
         if missing:
             raise ValueError(f"{where}: missing {', '.join(missing)}; a task needs {', '.join(REQUIRED)}")

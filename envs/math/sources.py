@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.base import jsonl_objects
 from envs.math.config import TaskConfig, reasoning_gym_datasets
 
 log = logging.getLogger(__name__)
@@ -184,22 +185,15 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: JSONL file not found")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{line_no}: not valid JSON: {e}") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_no}: expected an object with 'question' and 'answer'")
-            question, answer = row.get("question"), row.get("answer")
-            if not isinstance(question, str) or not question.strip():
-                raise ValueError(f"{path}:{line_no}: 'question' must be a non-empty string, got {question!r}")
-            if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or str(answer).strip() == "":
-                raise ValueError(f"{path}:{line_no}: 'answer' must be a non-empty string or a number, got {answer!r}")
-            rows.append((line_no, row))
+    for _, line_no, row in jsonl_objects(path):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{line_no}: expected an object with 'question' and 'answer'")
+        question, answer = row.get("question"), row.get("answer")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{path}:{line_no}: 'question' must be a non-empty string, got {question!r}")
+        if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or str(answer).strip() == "":
+            raise ValueError(f"{path}:{line_no}: 'answer' must be a non-empty string or a number, got {answer!r}")
+        rows.append((line_no, row))
     if not rows:
         raise ValueError(f"{path}: no problems (the file is empty)")
     return rows

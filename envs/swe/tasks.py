@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envs.base import jsonl_objects
+
 SWEBENCH_FIELDS = ("instance_id", "repo", "base_commit", "problem_statement", "patch", "test_patch", "FAIL_TO_PASS",
                    "PASS_TO_PASS")
 SWEBENCH_IMAGE = "swebench/sweb.eval.x86_64.{id}:latest"
@@ -150,22 +152,16 @@ def load_swebench(path: str | Path) -> list[SWETask]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"swebench_path {str(path)!r} is not a file (a .json list or .jsonl of instances)")
-    text = path.read_text()
     rows: list[tuple[str, Any]] = []
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
         data = data if isinstance(data, list) else [data]
         rows = [(f"{path}[{i}]", r) for i, r in enumerate(data)]
     else:
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((f"{path}:{n}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        rows = [(where, row) for where, _, row in jsonl_objects(path)]
     if not rows:
         raise ValueError(f"{path}: no SWE-bench instances in it")
     tasks, seen = [], {}
