@@ -17,3 +17,17 @@ def check_completions(groups, prompts, n, max_new_tokens, eos_ids, tokenizer):
                 assert eos_at == [] and len(c.token_ids) == max_new_tokens
             assert c.text == tokenizer.decode(c.token_ids, skip_special_tokens=True)
             assert all(lp <= 0.0 for lp in c.logprobs)
+
+
+def check_seeded(engine, prompts):
+    """torch.manual_seed makes sampling repeatable: the same seed gives the same tokens, another
+    seed other tokens."""
+    import torch
+
+    from rl.rollout.base import SamplingParams
+
+    def sample(seed):
+        torch.manual_seed(seed)
+        return [[c.token_ids for c in g] for g in engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))]
+
+    assert sample(7) == sample(7) != sample(8)

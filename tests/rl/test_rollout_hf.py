@@ -7,7 +7,7 @@ from rl.batch import sequence_logprobs
 from rl.models import load_model, load_tokenizer, render_prompt
 from rl.rollout.base import SamplingParams
 from rl.rollout.hf import HFEngine
-from tests.rl.engine_contract import check_completions
+from tests.rl.engine_contract import check_completions, check_seeded
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,7 @@ def test_engine_logprobs_match_the_trainer_at_the_same_temperature(engine):
 
 
 def test_same_seed_same_samples(engine):
-    prompts = _prompts(engine.tokenizer)
-    torch.manual_seed(7)
-    a = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))
-    torch.manual_seed(7)
-    b = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))
-    assert [[c.token_ids for c in g] for g in a] == [[c.token_ids for c in g] for g in b]
+    check_seeded(engine, _prompts(engine.tokenizer))
 
 
 def test_always_samples_from_the_current_weights(tiny_model_dir):

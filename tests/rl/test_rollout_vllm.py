@@ -18,7 +18,7 @@ from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
 from rl.rollout.hf import HFEngine, _eos_ids  # noqa: E402
 from rl.rollout.vllm import VLLMEngine, weight_buckets  # noqa: E402
-from tests.rl.engine_contract import check_completions  # noqa: E402
+from tests.rl.engine_contract import check_completions, check_seeded  # noqa: E402
 
 # |engine log-prob - trainer log-prob| per token, float32 on CPU. Measured: 5e-7 to 1e-6 (vLLM's
 # CPU attention and fused qkv/gate-up matmuls sum in a different order than transformers' SDPA).
@@ -65,15 +65,7 @@ def test_n_samples_per_prompt_and_finish_reasons(engine):
 
 
 def test_same_seed_same_samples(engine):
-    prompts = _prompts(engine.tokenizer)
-    torch.manual_seed(7)
-    a = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))
-    torch.manual_seed(7)
-    b = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))
-    torch.manual_seed(8)
-    c = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=5))
-    tokens = lambda gs: [[x.token_ids for x in g] for g in gs]  # noqa: E731
-    assert tokens(a) == tokens(b) != tokens(c)
+    check_seeded(engine, _prompts(engine.tokenizer))
 
 
 def test_engine_logprobs_match_the_trainer_at_the_same_temperature(engine, hf_model):
