@@ -306,7 +306,7 @@ class MainProcessEngine:
         if self.accelerator.is_main_process:
             self.engine.update_weights(model, version)
         else:  # take part in the gathers, bucket for bucket as the main process
-            for _ in full_param_buckets(model, int(self.bucket_mb * 2**20)):
+            for _ in weight_buckets(model, self.bucket_mb):
                 pass
         self.accelerator.wait_for_everyone()
         self.version = version
@@ -453,6 +453,13 @@ def full_param_buckets(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) 
                 yield [(name, p.data) for name, p in bucket]
         else:
             yield [(name, _full(p.data)) for name, p in bucket]
+
+
+def weight_buckets(model: torch.nn.Module, bucket_mb: float = 256.0) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """full_param_buckets in buckets of at most `bucket_mb` MB (engine.vllm.bucket_mb): what the vLLM
+    engines load or push, and what the other ranks walk beside them (the same buckets, so the same
+    collective gathers)."""
+    return full_param_buckets(model, int(bucket_mb * 2**20))
 
 
 def iter_full_params(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) -> Iterator[tuple[str, torch.Tensor]]:

@@ -144,7 +144,7 @@ class Trainer:
         self.state = TrainerState()
         if not fresh_start:
             self._resume()
-        elif recipe.engine.name == "vllm-server" and server_config(recipe.engine.server).urls:
+        elif server and server_config(recipe.engine.server).urls:
             # attached servers may hold another run's weights: they get this run's before serving it
             self.engine.update_weights(self.policy, 0)
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
@@ -242,20 +242,18 @@ class Trainer:
         k = self.recipe.async_.max_off_policy_steps
         if k == 0:
             return self.sampler.sample(self.state, timings), {}
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            if self.async_sampler is None:
-                self.async_sampler = AsyncSampler(self.sampler, self.state.data_position, k, self.recipe.async_.queue_size)
+        one_process = self.accelerator.num_processes == 1
+        if self.async_sampler is None and self.main:
+            # on N processes (vllm-server) the main process's thread drives the servers through its own
+            # engine and scorer (no collectives beside training); its batches are broadcast
+            sampler = self.sampler if one_process else Sampler(self.recipe, self.env, self.local_engine, self.tokenizer)
+            self.async_sampler = AsyncSampler(sampler, self.state.data_position, k, self.recipe.async_.queue_size)
+        if one_process:
             rollouts, metrics, produced = self.async_sampler.next(self.state)
-        else:  # vllm-server: the main process's generation thread drives the servers; its batch is broadcast
+        else:
             from accelerate.utils import broadcast_object_list
 
-            payload: list = [None]
-            if self.main:
-                if self.async_sampler is None:
-                    sampler = Sampler(self.recipe, self.env, self.local_engine, self.tokenizer)
-                    self.async_sampler = AsyncSampler(sampler, self.state.data_position, k, self.recipe.async_.queue_size)
-                payload[0] = (*self.async_sampler.next(self.state), self.state.data_position)
+            payload = [(*self.async_sampler.next(self.state), self.state.data_position) if self.main else None]
             rollouts, metrics, produced, self.state.data_position = broadcast_object_list(payload, from_process=0)[0]
         for name, seconds in produced.items():
             timings[name] = timings.get(name, 0.0) + seconds

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 import torch
 
-from rl.distributed import full_param_buckets
+from rl.distributed import weight_buckets
 from rl.rollout.base import Completion, SamplingParams
 
 # the engine core (and the model) in this process: weight loads are in-memory function calls
@@ -287,13 +287,6 @@ def _sampled_logprob(lp: dict[int, Any], token: int) -> float:
 # -------------------------------------------------------------------------------------------
 # Buckets of parameters, gathered from sharded models
 # -------------------------------------------------------------------------------------------
-
-
-def weight_buckets(model: torch.nn.Module, bucket_mb: float = 256.0) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """The model's parameters as buckets of (name, full tensor) of at most `bucket_mb` MB, gathered a
-    bucket at a time from a ZeRO-3 or FSDP2-sharded model (rl/distributed.py full_param_buckets:
-    collective, every rank iterates; a bucket is valid until the generator advances)."""
-    return full_param_buckets(model, int(bucket_mb * 2**20))
 
 
 # -------------------------------------------------------------------------------------------
