@@ -27,10 +27,12 @@ def _tiny_model(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from rl.config import load_recipe
+    from rl.distributed import end_distributed
     from rl.trainer import train
 
     recipe = load_recipe(args.recipe, args.overrides)
     train(recipe, resume=args.resume)
+    end_distributed()  # after a run under torchrun: every rank done, the process group torn down before exit
     return 0
 
 

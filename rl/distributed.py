@@ -175,6 +175,17 @@ def prepare_frozen(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn
     return engine
 
 
+def end_distributed() -> None:
+    """Wait for every rank, then destroy the process group: what a torchrun entry point does last.
+
+    A process that exits with its gloo process group alive can abort at interpreter shutdown
+    ("terminate called without an active exception", SIGABRT) while gloo's worker threads still
+    hold work: pytorch/pytorch#190489. One process, no process group: nothing to do."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def check_world_size(recipe, world: int) -> None:
     """The global batch must split evenly: each mini-batch's sequences over the ranks."""
     t, g = recipe.train, recipe.algorithm.group_size

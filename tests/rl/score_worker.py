@@ -11,12 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import torch  # noqa: E402
 from accelerate.utils import gather_object  # noqa: E402
 
 from envs.base import Prompt  # noqa: E402
 from rewards import RewardConfig, compute_rewards  # noqa: E402
 from rl.config import recipe_from_dict  # noqa: E402
-from rl.distributed import make_accelerator, sharded_scorer  # noqa: E402
+from rl.distributed import end_distributed, make_accelerator, sharded_scorer  # noqa: E402
 
 
 def main(out: str) -> None:
@@ -34,14 +35,16 @@ def main(out: str) -> None:
     result = sharded_scorer(acc, recording)(completions, prompts, cfg)
     whole = compute_rewards(completions, prompts, cfg)
     per_rank = gather_object([seen])
+    initialized = torch.distributed.is_initialized()
+    end_distributed()
     if acc.is_main_process:
         Path(out).write_text(json.dumps({
             "world": acc.num_processes, "per_rank": per_rank,
             "same": result.total == whole.total and result.per_function == whole.per_function
             and result.metrics == whole.metrics,
             "total": result.total,
+            "group_before_end": initialized, "group_after_end": torch.distributed.is_initialized(),
         }))
-    acc.wait_for_everyone()
 
 
 if __name__ == "__main__":

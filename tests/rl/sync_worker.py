@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rl.config import recipe_from_dict  # noqa: E402
-from rl.distributed import iter_full_params, make_accelerator, prepare_policy, shard_fsdp2  # noqa: E402
+from rl.distributed import end_distributed, iter_full_params, make_accelerator, prepare_policy, shard_fsdp2  # noqa: E402
 from rl.models import load_model  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main(model_dir: str, bucket_bytes: int, out: str, strategy: str = "zero3") -
             "largest_param_bytes": max(p.ds_numel * p.element_size() for p in params),
             "partitioned_before": partitioned_before, "partitioned_after": partitioned_after,
         }))
-    acc.wait_for_everyone()
+    end_distributed()
 
 
 def fsdp(model_dir: str, out: str) -> None:
@@ -102,7 +102,7 @@ def fsdp(model_dir: str, out: str) -> None:
             "sharded_before": sharded_before, "sharded_while_gathering": sharded_1 and sharded_2,
             "sharded_after": sharded(),
         }))
-    acc.wait_for_everyone()
+    end_distributed()
 
 
 if __name__ == "__main__":
