@@ -31,7 +31,6 @@ def main() -> None:
     import torch
 
     from rl.config import load_recipe
-    from rl.distributed import end_distributed
     from rl.models import build_tiny_model
     from rl.trainer import Trainer
 
@@ -55,7 +54,6 @@ def main() -> None:
 
             peaks = gather_object([torch.cuda.max_memory_allocated() / 2**30])
         trainer.close()
-        end_distributed()
         if not trainer.accelerator.is_main_process:  # every rank ran the iterations; one reports
             return
 
@@ -84,3 +82,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    from rl.distributed import end_distributed
+
+    end_distributed()  # under torchrun: every rank leaves through the process group's teardown

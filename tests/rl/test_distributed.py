@@ -159,13 +159,13 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_rewards_are_scored_a_share_per_rank(tmp_path):
     """sharded_scorer on 2 processes: each rank scores its contiguous share (7 completions: 4 and 3),
-    and every rank gets what scoring the whole batch on one rank gives."""
+    and every rank gets what scoring the whole batch on one rank gives. The worker ends with
+    rl.distributed.end_distributed, which leaves every rank with exit code 0 (the worker raises
+    exit code 3 if it returns)."""
     out = tmp_path / "scores.json"
     torchrun([str(ROOT / "tests" / "rl" / "score_worker.py"), str(out)], timeout=120)
     got = json.loads(out.read_text())
     assert got["world"] == 2 and got["same"]
-    # the process group is torn down before exit (gloo's threads otherwise can abort the process at shutdown)
-    assert got["group_before_end"] and not got["group_after_end"]
     assert got["per_rank"] == [[f"p/{i}" for i in range(4)], [f"p/{i}" for i in range(4, 7)]]
     # by hand: format 0.25 for a boxed answer, math_verify 1 for the answer 2 (boxed or plain)
     assert got["total"] == [0.0, 0.25, 1.25, 0.0, 0.25, 0.25, 1.0]
