@@ -2,7 +2,6 @@
 the test shows it was contained (and that the host is left as it was)."""
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
