@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     train(recipe, resume=args.resume)
-    end_distributed()  # after a run under torchrun: every rank done, the process group torn down before exit
+    end_distributed()  # under torchrun: every rank waits, tears down the process group and exits here
     return 0
 
 

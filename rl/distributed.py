@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
+import sys
 from typing import Iterator
 
 import torch
@@ -195,9 +197,6 @@ def end_distributed() -> None:
         return
     dist.barrier()
     dist.destroy_process_group()
-    import logging
-    import sys
-
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -54,7 +54,7 @@ def main(model_dir: str, bucket_bytes: int, out: str, strategy: str = "zero3") -
             "largest_param_bytes": max(p.ds_numel * p.element_size() for p in params),
             "partitioned_before": partitioned_before, "partitioned_after": partitioned_after,
         }))
-    end_distributed()
+    acc.wait_for_everyone()
 
 
 def fsdp(model_dir: str, out: str) -> None:
@@ -102,8 +102,9 @@ def fsdp(model_dir: str, out: str) -> None:
             "sharded_before": sharded_before, "sharded_while_gathering": sharded_1 and sharded_2,
             "sharded_after": sharded(),
         }))
-    end_distributed()
+    acc.wait_for_everyone()
 
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:])
+    end_distributed()  # every rank leaves through the process group's teardown
