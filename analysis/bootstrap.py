@@ -295,21 +295,33 @@ def curve_draws(fit: Fit, boot: Bootstrap, x: Array) -> Array:
     return law.fn(x[None, :], **cols)
 
 
-def predict(fit: Fit, boot: Bootstrap, at: float) -> tuple[Interval, Interval]:
-    """The curve at ``at`` with its interval, and an interval for a new eval there (curve + eval noise).
+def predict(fit: Fit, boot: Bootstrap, at: float, n_evals: int = 1) -> tuple[Interval, Interval]:
+    """The curve at ``at`` with its interval, and an interval for new evals there (curve + eval noise).
 
     The first interval covers the run's (or recipe's) curve; the second also contains the scatter
-    of one eval around it, which is what a later eval of the run is compared to in a backtest.
+    of an eval around it, which is what a later eval of the run is compared to in a backtest. With
+    ``n_evals`` > 1 the second interval is for the mean of that many consecutive evals (a measured
+    plateau): their noise averages down, by less than 1/sqrt(n) when neighbouring evals are
+    correlated (the AR(1) phi of the "ar1" scheme: Var(mean) = sd^2/n * (1 + 2 sum_k (1 - k/n) phi^k)).
     """
+    if n_evals < 1:
+        raise ValueError(f"n_evals must be >= 1 (evals averaged); got {n_evals}")
     law = LAWS[fit.law]
     value = float(law.fn(np.array([at], dtype=float), **fit.params)[0])
     draws = curve_draws(fit, boot, np.array([at]))[:, 0]
     summarize = _se_interval if boot.scheme == "seeds" else _percentile_interval
     curve = summarize(value, draws, boot.widen, boot.level, False)
     rng = np.random.default_rng(1)
-    noisy = draws + rng.choice(boot.noise, size=draws.size) * rng.choice((-1.0, 1.0), size=draws.size)
-    obs = summarize(value, noisy, boot.widen, boot.level, False)
-    return curve, obs
+    noise = rng.choice(boot.noise, size=(draws.size, n_evals))  # the same stream as one eval per draw for n = 1
+    noise = (noise * rng.choice((-1.0, 1.0), size=(draws.size, n_evals))).mean(axis=1)
+    if n_evals > 1:
+        k = np.arange(1, n_evals)
+        noise = noise * np.sqrt(1.0 + 2.0 * float(np.sum((1.0 - k / n_evals) * boot.phi**k)))
+    obs = summarize(value, draws + noise, boot.widen, boot.level, False)
+    # the sigmoid's curve lies between R0 and A, both in A's search range (for a pass rate [0, 1]),
+    # and so do evals: a widened interval is cut there, as the parameters' intervals are
+    bounds = fit.bounds.get("A") if fit.law == "sigmoid" else None
+    return _clip(curve, bounds), _clip(obs, bounds)
 
 
 def curve_band(fit: Fit, boot: Bootstrap, x: Array) -> tuple[Array, Array, Array]:
@@ -320,10 +332,15 @@ def curve_band(fit: Fit, boot: Bootstrap, x: Array) -> tuple[Array, Array, Array
     draws = curve_draws(fit, boot, x)
     if boot.scheme == "seeds":
         sd = np.std(draws, axis=0, ddof=1)
-        return mid, mid - boot.widen * sd, mid + boot.widen * sd
-    lo, hi = np.quantile(draws, [0.5 - boot.level / 2, 0.5 + boot.level / 2], axis=0)
-    lo, hi = np.minimum(lo, mid), np.maximum(hi, mid)
-    return mid, mid - boot.widen * (mid - lo), mid + boot.widen * (hi - mid)
+        lo, hi = mid - boot.widen * sd, mid + boot.widen * sd
+    else:
+        lo, hi = np.quantile(draws, [0.5 - boot.level / 2, 0.5 + boot.level / 2], axis=0)
+        lo, hi = np.minimum(lo, mid), np.maximum(hi, mid)
+        lo, hi = mid - boot.widen * (mid - lo), mid + boot.widen * (hi - mid)
+    bounds = fit.bounds.get("A") if fit.law == "sigmoid" else None  # cut as predict() cuts
+    if bounds is not None:
+        lo, hi = np.minimum(np.maximum(lo, bounds[0]), mid), np.maximum(np.minimum(hi, bounds[1]), mid)
+    return mid, lo, hi
 
 
 def interval_warnings(fit: Fit, boot: Bootstrap) -> list[str]:

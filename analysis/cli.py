@@ -1,15 +1,20 @@
 """``asymptote fit|compare|predict``: fit runs, rank recipes, predict a run at more compute.
 
     asymptote fit runs/grpo                       fit ScaleRL's sigmoid; table, fit.json and PNGs
-    asymptote fit runs/grpo --budget 0.05         fit up to 0.05 device-hours, backtest on the rest
+    asymptote fit runs/grpo --budget 1e14         fit up to 1e14 FLOPs, backtest on the rest
     asymptote compare runs/ --baseline grpo       rank runs/recipes by A; which ablations moved A
-    asymptote predict runs/grpo --at 1.0          the curve at 1.0 device-hours, with its interval
+    asymptote predict runs/grpo --at 3e15         the curve at 3e15 FLOPs, with its interval
+    asymptote predict runs/grpo --at-hours 1.0    ... at 1.0 device-hours of the run's throughput
 
 RUN is a run directory (recipe.yaml + metrics.jsonl), a folder of them, a .csv, a wandb offline run
 or wandb:ENTITY/PROJECT/RUN_ID (or wandb:ENTITY/PROJECT?group=NAME). Seeds of one recipe (same
 recipe apart from name and seed, or the same wandb group) are pooled into one curve with seed-level
 intervals unless --no-group. Output goes to RUN/analysis for one run directory (or folder of runs),
 else to ./asymptote-analysis, or to --out.
+
+Compute is compute/flops by default (else compute/tokens), a count of work that does not depend on
+the machine's load; device-hours are a unit conversion of it at the run's measured throughput
+(--throughput to set one), or the axis itself with --x compute/device_hours.
 
 This module imports only the standard library at import time, so ``asymptote --help`` stays fast.
 """
@@ -20,6 +25,7 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +57,10 @@ def _add_common(p: argparse.ArgumentParser, command: str) -> None:
         help="run directory, folder of runs, .csv, wandb offline run or wandb:ENTITY/PROJECT/RUN_ID",
     )
     p.add_argument(
-        "--x", default="compute/device_hours", help="x-axis metric (default: %(default)s; e.g. compute/flops)"
+        "--x",
+        default="auto",
+        help="x-axis metric (default: auto = compute/flops when every run has it on its eval lines, else "
+        "compute/tokens when every run has that, else an error; e.g. compute/device_hours or step)",
     )
     p.add_argument("--y", default="val/accuracy", help="y-axis metric (default: %(default)s)")
     if command != "compare":
@@ -59,13 +68,16 @@ def _add_common(p: argparse.ArgumentParser, command: str) -> None:
             "--law", choices=["sigmoid", "power"], default="sigmoid", help="law to fit (default: ScaleRL's sigmoid)"
         )
     if command == "predict":
-        p.add_argument(
-            "--at",
+        at = p.add_mutually_exclusive_group(required=True)
+        at.add_argument(
+            "--at", type=float, action="append", metavar="COMPUTE", help="x value to predict at (repeatable)"
+        )
+        at.add_argument(
+            "--at-hours",
             type=float,
             action="append",
-            required=True,
-            metavar="COMPUTE",
-            help="x value to predict at (repeatable)",
+            metavar="H",
+            help="device-hours to predict at (repeatable), converted to x with the throughput (see --throughput)",
         )
     if command == "compare":
         p.add_argument("--baseline", metavar="LABEL", help="judge every other run/recipe against this one")
@@ -85,6 +97,13 @@ def _add_common(p: argparse.ArgumentParser, command: str) -> None:
         default=0.1,
         help="leave out evals below this fraction of the last fitted x (default: %(default)s)",
     )
+    p.add_argument(
+        "--throughput",
+        type=_positive,
+        metavar="FLOPS_PER_DEVICE_HOUR",
+        help="x units per device-hour, to speak of compute in device-hours (default: the run's median over its "
+        "training iterations of d(x)/d(compute/device_hours))",
+    )
     p.add_argument("--no-group", action="store_true", help="fit each run alone instead of pooling seeds of one recipe")
     p.add_argument(
         "--entropy-key", default="train/entropy", help="entropy metric for the entropy law (default: %(default)s)"
@@ -93,6 +112,16 @@ def _add_common(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--out", help="folder for fit.json and PNGs")
     p.add_argument("--no-plots", action="store_true", help="write fit.json only")
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return v
 
 
 def fit_main(argv: list[str]) -> int:
@@ -130,12 +159,91 @@ def _slug(label: str) -> str:
 
 
 def _load_groups(args: argparse.Namespace) -> dict[str, list]:
-    from analysis.readers import group_runs, load_runs
+    """The runs, grouped; ``--x auto`` is resolved here (``args.x`` set), one axis for every run."""
+    from analysis.readers import HOURS, default_x, group_runs, load_runs
 
     runs = load_runs(args.runs)
     if not runs:
         raise ValueError(f"no runs found in {', '.join(args.runs)}")
+    if args.x == "auto":
+        args.x = default_x(runs, args.y)
+    if args.throughput is not None and args.x == HOURS:
+        raise ValueError(f"--throughput converts x to device-hours, and x is already {HOURS}: leave it out")
     return {r.name: [r] for r in runs} if args.no_group else group_runs(runs)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """x units per device-hour for one fit, and where that number came from."""
+
+    value: float
+    source: str
+    """"given" (--throughput), "median" (the runs' measured median) or "identity" (x is device-hours)."""
+    n_iterations: int = 0
+    """The iterations the median is over."""
+    n_runs: int = 1
+
+    def describe(self) -> str:
+        if self.source == "given":
+            return "given"
+        whose = "the run's" if self.n_runs == 1 else f"the {self.n_runs} runs'"
+        return f"{whose} median over {self.n_iterations} iterations; --throughput to set one"
+
+
+def _throughputs(args: argparse.Namespace, fits: list, groups: dict[str, list]) -> dict[str, Throughput | None]:
+    """Each fit's throughput: --throughput where given, else its runs' median; None where unknown."""
+    from analysis.readers import HOURS, throughput, throughput_rates
+
+    out: dict[str, Throughput | None] = {}
+    for cf in fits:
+        members = groups[cf.label]
+        if cf.x_key == HOURS:
+            out[cf.label] = Throughput(1.0, "identity")
+        elif args.throughput is not None:
+            out[cf.label] = Throughput(args.throughput, "given")
+        else:
+            value = throughput(members, cf.x_key)
+            n = int(throughput_rates(members, cf.x_key).size)
+            out[cf.label] = None if value is None else Throughput(value, "median", n, len(members))
+    return out
+
+
+def _compute_lines(fits: list, tps: dict[str, Throughput | None]) -> list[str]:
+    """Where x is not device-hours and a throughput is known: the fitted range and C_mid in hours."""
+    from analysis.report import num
+
+    lines = []
+    for cf in fits:
+        tp = tps.get(cf.label)
+        if tp is None or tp.source == "identity":
+            continue
+        head = "compute:" if len(fits) == 1 else f"compute ({cf.label}):"
+        line = (
+            f"{head} x = {cf.x_key}; at {tp.value:.3g} {cf.x_key} per device-hour ({tp.describe()}) "
+            f"the fitted range ends at {num(cf.fitted_range[1] / tp.value, 3)} device-hours"
+        )
+        if "C_mid" in cf.fit.params:
+            line += f" and C_mid = {num(cf.fit.params['C_mid'] / tp.value, 3)} device-hours"
+        lines.append(line)
+    return lines
+
+
+def _throughput_json(cf: Any, tp: Throughput | None) -> dict[str, Any] | None:
+    if tp is None:
+        return None
+    out: dict[str, Any] = {"value": tp.value, "source": tp.source, "x_key": cf.x_key, "per": "device-hour"}
+    if tp.source == "median":
+        out |= {"n_iterations": tp.n_iterations, "n_runs": tp.n_runs}
+    out["fitted_range_hours"] = [v / tp.value for v in cf.fitted_range]
+    if "C_mid" in cf.fit.params:
+        out["C_mid_hours"] = cf.fit.params["C_mid"] / tp.value
+    return out
+
+
+def _fits_json(fits: list, tps: dict[str, Throughput | None]) -> list[dict[str, Any]]:
+    from analysis import report
+
+    return [report.curve_json(cf) | {"throughput": _throughput_json(cf, tps.get(cf.label))} for cf in fits]
 
 
 def _fit_groups(args: argparse.Namespace, law: str, budget: float | None) -> tuple[list, list[str], dict[str, list]]:
@@ -245,12 +353,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(f"asymptote fit: error: {e}", file=sys.stderr)
     if not fits:
         return 2
+    tps = _throughputs(args, fits, groups)
     print(report.fits_table(fits))
     print(report.notes(fits))
+    for line in _compute_lines(fits, tps):
+        print(line)
     payload: dict[str, Any] = {
         "schema": report.SCHEMA,
         "command": "fit",
-        "fits": [report.curve_json(cf) for cf in fits],
+        "fits": _fits_json(fits, tps),
     }
     entropy = [e for e in (_entropy_fit(args, cf.label, groups[cf.label]) for cf in fits) if e is not None]
     if entropy:
@@ -280,16 +391,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"asymptote predict: error: {e}", file=sys.stderr)
     if not fits:
         return 2
-    preds = [(cf.label, predict_at(cf, at)) for cf in fits for at in args.at]
+    tps = _throughputs(args, fits, groups)
+    if args.at_hours is not None:
+        unknown = [cf.label for cf in fits if tps[cf.label] is None]
+        if unknown:
+            return _fail(
+                "predict",
+                f"--at-hours needs a throughput (x units per device-hour) to convert hours to {args.x}, and "
+                f"{', '.join(unknown)} has no compute/device_hours to measure one: pass --throughput "
+                "FLOPS_PER_DEVICE_HOUR, or --at in x units",
+            )
+        ats = [(cf, h * tps[cf.label].value, h) for cf in fits for h in args.at_hours]
+    else:
+        ats = [(cf, at, None if tps[cf.label] is None else at / tps[cf.label].value) for cf in fits for at in args.at]
+    preds = [(cf.label, predict_at(cf, at)) for cf, at, _ in ats]
+    hours = [h for _, _, h in ats]
     print(report.fits_table(fits))
     print(report.notes(fits))
+    for line in _compute_lines(fits, tps):
+        print(line)
     print()
-    print(report.predictions_table(preds))
+    print(report.predictions_table(preds, hours=hours if any(h is not None for h in hours) else None))
     payload: dict[str, Any] = {
         "schema": report.SCHEMA,
         "command": "predict",
-        "fits": [report.curve_json(cf) for cf in fits],
-        "predictions": [report.prediction_json(label, p) for label, p in preds],
+        "fits": _fits_json(fits, tps),
+        "predictions": [report.prediction_json(label, p) | {"at_hours": h} for (label, p), h in zip(preds, hours)],
     }
     if args.budget is not None:
         payload["backtests"] = _backtests(args, fits, groups)
@@ -302,7 +429,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from analysis.compare import compare
 
     try:
-        fits, errors, _ = _fit_groups(args, "sigmoid", args.budget)
+        fits, errors, groups = _fit_groups(args, "sigmoid", args.budget)
     except ValueError as e:
         return _fail("compare", str(e))
     for e in errors:
@@ -313,12 +440,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         cmp = compare(fits, baseline=args.baseline, margin=args.margin)
     except ValueError as e:
         return _fail("compare", str(e))
+    tps = _throughputs(args, fits, groups)
     print(report.comparison_text(cmp))
     print(report.notes(fits))
+    for line in _compute_lines(fits, tps):
+        print(line)
     payload = {
         "schema": report.SCHEMA,
         "command": "compare",
-        "fits": [report.curve_json(cf) for cf in fits],
+        "fits": _fits_json(fits, tps),
         "comparison": report.comparison_json(cmp),
     }
     _finish(args, _out_dir(args), payload, cmp.rows, per_run=False)

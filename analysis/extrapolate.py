@@ -91,7 +91,7 @@ def fit_curve(
     scheme: str = "auto",
     level: float = 0.95,
     seed: int = 0,
-    x_key: str = "compute/device_hours",
+    x_key: str = "compute/flops",
     y_key: str = "val/accuracy",
     runs: tuple[str, ...] = (),
 ) -> CurveFit:
@@ -142,7 +142,7 @@ def runs_points(runs: list[Run], x_key: str, y_key: str, need_x: bool = True) ->
 def fit_runs(
     runs: list[Run],
     *,
-    x_key: str = "compute/device_hours",
+    x_key: str = "compute/flops",
     y_key: str = "val/accuracy",
     label: str | None = None,
     **kwargs,

@@ -27,9 +27,13 @@ class LivePredictor:
 
     ``min_evals`` counts eval lines (the one at step 0 included) before the first prediction;
     ``n_boot`` is kept small so that an update takes well under a second for ~30 evals.
+
+    x is ``compute/flops`` by default, not ``compute/device_hours``: wall time depends on what else
+    runs on the machine, and a sweep stops arms on this prediction, so a neighbour's load must not
+    move it. FLOPs count the work and are the same when the run is resumed or rerun elsewhere.
     """
 
-    x_key: str = "compute/device_hours"
+    x_key: str = "compute/flops"
     y_key: str = "val/accuracy"
     min_evals: int = 8
     n_boot: int = 120
@@ -45,7 +49,16 @@ class LivePredictor:
         try:
             from analysis.extrapolate import fit_curve
 
-            cf = fit_curve(x, y, n_boot=self.n_boot, skip_fraction=self.skip_fraction, level=self.level, seed=self.seed)
+            cf = fit_curve(
+                x,
+                y,
+                n_boot=self.n_boot,
+                skip_fraction=self.skip_fraction,
+                level=self.level,
+                seed=self.seed,
+                x_key=self.x_key,
+                y_key=self.y_key,
+            )
         except Exception:  # noqa: BLE001 — a prediction must never stop training
             return {}
         a = cf.asymptote

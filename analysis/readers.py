@@ -2,7 +2,9 @@
 
 Every reader returns a :class:`Run`: a name, the resolved recipe (a dict; empty where the source has
 none) and the metrics lines (dicts keyed as in ``metrics.jsonl``). :func:`series` turns a run into
-the (x, y) points a fit needs, with errors that name the file, the line and the keys present.
+the (x, y) points a fit needs, with errors that name the file, the line and the keys present;
+:func:`default_x` picks the compute axis runs are fitted against, and :func:`throughput` converts
+it to device-hours.
 
 Sources :func:`load_runs` understands:
 
@@ -329,7 +331,7 @@ def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
 
 def series(
     run: Run,
-    x_key: str = "compute/device_hours",
+    x_key: str = "compute/flops",
     y_key: str = "val/accuracy",
     *,
     cumulative: bool | None = None,
@@ -385,3 +387,83 @@ def series(
             "it must be a cumulative counter that never goes down"
         )
     return xa, ya
+
+
+# --------------------------------------------------------------------------------------------
+# The compute axis, and device-hours as a unit of it
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_X = ("compute/flops", "compute/tokens")
+"""The axes :func:`default_x` chooses from, in order: counts of work, the same for the same run on
+any machine. ``compute/device_hours`` (wall time x devices) is not among them: on a shared or busy
+machine an iteration takes longer, the curve stretches where the machine was loaded, and a fit
+against it bends there rather than where the recipe saturated."""
+
+HOURS = "compute/device_hours"
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _eval_lines(run: Run, y_key: str) -> list[dict[str, Any]]:
+    return [r for r in run.records if r.get(y_key) is not None]
+
+
+def default_x(runs: list[Run], y_key: str = "val/accuracy") -> str:
+    """The x-axis to fit ``runs`` against when none is given: the first of :data:`DEFAULT_X` that
+    every run has, as a number, on every line with ``y_key`` (its evals).
+
+    All runs get one axis, so that fits of one command (a comparison above all) can be set side by
+    side. Where no candidate fits every run, the error names the runs that lack them and the numeric
+    metrics their evals do have, so that an axis can be chosen with ``--x``.
+    """
+    def has(run: Run, key: str) -> bool:
+        return all(_number(r.get(key)) for r in _eval_lines(run, y_key))
+
+    for key in DEFAULT_X:
+        if all(has(run, key) for run in runs):
+            return key
+    described = []
+    for run in runs:
+        missing = [key for key in DEFAULT_X if not has(run, key)]
+        if not missing:
+            continue
+        numeric = {k for r in _eval_lines(run, y_key) for k, v in r.items() if _number(v)}
+        keys = sorted(k for k in numeric if not k.startswith(("_", "pred/")))
+        described.append(
+            f"{run.source or run.name} lacks {' and '.join(missing)} "
+            f"(numeric metrics on its '{y_key}' lines: {', '.join(keys) or 'none'})"
+        )
+    raise RunError(
+        f"cannot choose the compute axis: the default is {' or, failing that, '.join(DEFAULT_X)} on every "
+        f"'{y_key}' line of every run, but " + "; ".join(described)
+        + ". Pass --x to name the x-axis (x_key= in Python), e.g. --x compute/device_hours or --x step"
+    )
+
+
+def throughput_rates(runs: Run | list[Run], x_key: str = "compute/flops") -> Array:
+    """Δ(x)/Δ(device-hours) of every pair of consecutive metrics lines where both counters increase
+    (one per training iteration; an eval line that repeats its step adds nothing), over all ``runs``.
+
+    Lines that lack either counter are passed over; a run without ``compute/device_hours`` gives none.
+    """
+    rates: list[float] = []
+    for run in [runs] if isinstance(runs, Run) else runs:
+        lines = [r for r in run.records if _number(r.get(x_key)) and _number(r.get(HOURS))]
+        for a, b in zip(lines, lines[1:]):
+            dx, dh = float(b[x_key]) - float(a[x_key]), float(b[HOURS]) - float(a[HOURS])
+            if dx > 0 and dh > 0:
+                rates.append(dx / dh)
+    return np.array(rates, dtype=float)
+
+
+def throughput(runs: Run | list[Run], x_key: str = "compute/flops") -> float | None:
+    """The run's measured x-units per device-hour: the median of :func:`throughput_rates` (for seeds
+    pooled into one curve, over all their lines), or None where the run has no device-hours.
+
+    The median, not total x over total hours: an iteration slowed by a busy machine is an outlier
+    in hours per unit of work, and the median leaves it out where a ratio of totals would not.
+    """
+    rates = throughput_rates(runs, x_key)
+    return float(np.median(rates)) if rates.size else None

@@ -97,12 +97,18 @@ def describe(cf: CurveFit) -> str:
     return f"{cf.fit.law} law of {cf.y_key} against {cf.x_key}"
 
 
-def predictions_table(preds: list[tuple[str, Prediction]]) -> str:
+def predictions_table(preds: list[tuple[str, Prediction]], hours: list[float | None] | None = None) -> str:
+    """One row per prediction; with ``hours`` (one per prediction, None where unknown), a column of
+    device-hours beside x, the two units of the same compute."""
     header = ["run", "at", "curve [95%]", "one eval [95%]", "observed"]
     rows = [
         [label, num(p.at), iv(p.curve), iv(p.eval), "-" if p.observed is None else num(p.observed, 3)]
         for label, p in preds
     ]
+    if hours is not None:
+        header.insert(2, "device-hours")
+        for row, h in zip(rows, hours):
+            row.insert(2, "-" if h is None else num(h, 3))
     return table(header, rows)
 
 

@@ -20,7 +20,7 @@ import sys
 def _tiny_model(args: argparse.Namespace) -> int:
     from rl.models import build_tiny_model
 
-    path = build_tiny_model(args.path, seed=args.seed, size=args.size)
+    path = build_tiny_model(args.path, seed=args.seed, size=args.size, chat=args.chat)
     print(f"{args.size} model written to {path}")
     return 0
 
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="directory to write the model and tokenizer to")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="tiny", help="tiny (0.8M parameters), 100m or 500m (random weights, same tokenizer)")
+    p.add_argument("--chat", default="chatml", choices=["chatml", "compact"],
+                   help="chat template: ChatML (default) or compact (no role names: shorter single-turn prompts)")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser("train", help="train a recipe")

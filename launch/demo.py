@@ -1,11 +1,15 @@
 """`asymptote demo`: a tiny model learns arithmetic with GRPO on CPU, then its curve is fitted.
 
-1. build the tiny model (models/tiny-math) if it is missing;
-2. train recipes/tiny/grpo_math.yaml (the supervised warm start runs once and is cached);
-3. fit the ScaleRL sigmoid to the run's accuracy-against-compute curve, print the asymptote with
-   its interval, and write the plots into the run directory;
-4. backtest: fit only the first half of the compute and check what that predicted for the second
-   half against what the run then did (the point of Asymptote: predict big from small).
+1. build the tiny model with the compact chat template (models/tiny-math-compact) if it is missing;
+2. train recipes/tiny/demo.yaml (the supervised warm start runs once and is cached) and print the
+   run's throughput;
+3. fit the ScaleRL sigmoid to the run's accuracy against compute (compute/flops: the work done,
+   the same on a busy machine as on an idle one), print the asymptote with its interval, and write
+   the plots into the run directory;
+4. backtest: fit only the first half of the compute and check what that predicted for the end of
+   the run (its plateau: the mean of the last 5 evals) against what the run then did; then show
+   what the same fit says from the first quarter, before the curve bent (the point of Asymptote:
+   predict big from small, and say so when it cannot yet).
 
 Rerunning continues an interrupted demo from its last checkpoint; --fresh starts over.
 """
@@ -16,7 +20,10 @@ import shutil
 import time
 from pathlib import Path
 
-DEMO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "tiny" / "grpo_math.yaml"
+DEMO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "tiny" / "demo.yaml"
+DEMO_MODEL = dict(size="tiny", chat="compact")  # rl/models.py build_tiny_model
+X_KEY, Y_KEY = "compute/flops", "val/accuracy"
+PLATEAU_EVALS = 5
 
 
 def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -> int:
@@ -29,8 +36,8 @@ def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -
     recipe = load_recipe(DEMO_RECIPE, list(overrides))
     model_dir = Path(recipe.model.path)
     if not (model_dir / "config.json").is_file():
-        print(f"[demo] building the tiny model in {model_dir}")
-        build_tiny_model(model_dir, seed=recipe.seed)
+        print(f"[demo] building the tiny model ({DEMO_MODEL['chat']} chat template) in {model_dir}")
+        build_tiny_model(model_dir, seed=recipe.seed, **DEMO_MODEL)
     run_dir = recipe.run_dir
     if fresh and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -41,33 +48,72 @@ def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -
         train(recipe, resume=run_dir.exists())
     minutes = (time.time() - start) / 60
 
-    evals = [m for m in read_jsonl(run_dir / "metrics.jsonl") if "val/accuracy" in m]
+    lines = read_jsonl(run_dir / "metrics.jsonl")
+    evals = [m for m in lines if Y_KEY in m]
     first, last = evals[0], evals[-1]
+    plateau = sum(e[Y_KEY] for e in evals[-PLATEAU_EVALS:]) / len(evals[-PLATEAU_EVALS:])
     print(
-        f"\n[demo] {recipe.name}: val/accuracy {first['val/accuracy']:.3f} -> {last['val/accuracy']:.3f} "
-        f"over {last['iteration']} iterations ({last['compute/device_hours'] * 60:.1f} device-minutes of training"
-        + (f", {minutes:.1f} minutes wall clock)" if not finished else ")")
+        f"\n[demo] {recipe.name}: {Y_KEY} {first[Y_KEY]:.3f} -> {plateau:.3f} (mean of the last {PLATEAU_EVALS} "
+        f"evals) over {last['iteration']} iterations"
+        + (f", {minutes:.1f} minutes wall clock" if not finished else "")
     )
+    print(f"[demo] {throughput_line(lines)}")
     print(f"[demo] run directory: {run_dir}\n")
     status = fit_main([str(run_dir)])
-    print(_backtest_summary(run_dir, half=last["compute/device_hours"] / 2))
+    print(backtest_summary(run_dir))
     return status
 
 
-def _backtest_summary(run_dir: Path, half: float) -> str:
-    """Fit the evals up to half the run's compute and score its predictions for the rest."""
+def throughput_line(lines: list[dict]) -> str:
+    """Iterations per second, generated tokens per second and FLOPs per second of the training
+    iterations (their own wall time, train/time/iteration, evals left out), with torch's threads."""
+    import torch
+
+    steps = [m for m in lines if "train/time/iteration" in m]
+    if not steps:
+        return "throughput: no training iterations logged"
+    seconds = sum(m["train/time/iteration"] for m in steps)
+    last = lines[-1]
+    return (
+        f"throughput: {len(steps) / seconds:.2f} iterations/s, {last['compute/tokens'] / seconds:,.0f} generated "
+        f"tokens/s, {last['compute/flops'] / seconds:.3g} FLOPs/s over {seconds / 60:.1f} minutes of training "
+        f"iterations (torch CPU threads: {torch.get_num_threads()})"
+    )
+
+
+def backtest_summary(run_dir: Path) -> str:
+    """Fit the evals up to half the run's compute and score its prediction of the plateau; then the
+    fit of the first quarter, which has not seen the bend."""
+    from analysis.bootstrap import predict
     from analysis.extrapolate import backtest, fit_runs
     from analysis.fit import FitError
-    from analysis.readers import read_run_dir
+    from analysis.readers import read_run_dir, series
 
-    try:
-        bt = backtest(fit_runs([read_run_dir(run_dir)], budget=half))
-    except FitError as err:
-        return f"\n[demo] backtest skipped: the first half of the run is too short to fit on its own ({err})"
-    final = bt.final
-    return (
-        f"\n[demo] backtest: fitted on the first half of the compute (up to {half:.4g} device-hours), the curve "
-        f"predicted val/accuracy {final.curve.value:.3f} [{final.eval.low:.3f}, {final.eval.high:.3f}] at the end of "
-        f"the run (95% interval for one eval); the run measured {final.observed:.3f}. Over the {len(bt.predictions)} "
-        f"later evals: mean |error| {bt.mean_abs_error:.3f}, {bt.inside:.0%} inside their intervals."
-    )
+    run = read_run_dir(run_dir)
+    x, y = series(run, X_KEY, Y_KEY)
+    end = float(x.max())
+    plateau = float(y[-PLATEAU_EVALS:].mean())
+    out = []
+    for share, label in ((0.5, "half"), (0.25, "quarter")):
+        try:
+            cf = fit_runs([run], x_key=X_KEY, y_key=Y_KEY, budget=share * end)
+        except FitError as err:
+            out.append(f"\n[demo] backtest from the first {label} skipped: too few evals to fit on their own ({err})")
+            continue
+        _, at_end = predict(cf.fit, cf.boot, end, n_evals=PLATEAU_EVALS)
+        bt = backtest(cf)
+        a = cf.asymptote
+        text = (
+            f"\n[demo] backtest: fitted on the first {label} of the compute (up to {share * end:.3g} FLOPs), the "
+            f"curve predicted {Y_KEY} {at_end.value:.3f} [{at_end.low:.3f}, {at_end.high:.3f}] at the end of the run "
+            f"(95% interval for the mean of {PLATEAU_EVALS} evals); the run measured {plateau:.3f} "
+            f"(|error| {abs(at_end.value - plateau):.3f}). Over the {len(bt.predictions)} later evals: mean |error| "
+            f"{bt.mean_abs_error:.3f}, {bt.inside:.0%} inside their 95% intervals. A = {a.value:.3f} "
+            f"[{a.low:.3f}, {a.high:.3f}]"
+        )
+        if cf.identified:
+            text += ", identified."
+        else:
+            text += ", which the fit says it cannot pin down yet:\n" + "\n".join(f"  (!) {w}" for w in cf.warnings)
+        out.append(text)
+    return "\n".join(out)

@@ -275,9 +275,10 @@ class EvalConfig(_Config):
     temperature: float | None = Field(None, gt=0.0)
     """None samples at the engine's training temperature."""
     predict_asymptote: bool = True
-    """Refit ScaleRL's sigmoid to val/accuracy against compute/device_hours at each eval and log
+    """Refit ScaleRL's sigmoid to val/accuracy against compute/flops at each eval and log
     pred/asymptote with its interval (pred/asymptote_low, pred/asymptote_high) once there are
-    enough evals (analysis.live.LivePredictor)."""
+    enough evals (analysis.live.LivePredictor). FLOPs, not device-hours: wall time depends on the
+    machine's load, and a sweep's early stopping reads this prediction."""
 
 
 class WandbConfig(_Config):
@@ -379,6 +380,10 @@ class ResourcesConfig(_Config):
     gpus_per_node − rollout.gpus_per_node of them."""
     rollout: RolloutResourcesConfig = RolloutResourcesConfig()
     slurm: SlurmConfig = SlurmConfig()
+    cpu_threads: int | None = Field(None, ge=1)
+    """torch's intra-op CPU threads per process. None: the OMP_NUM_THREADS environment variable if
+    set, else half the cores this process may use, shared by the node's processes (rl/threads.py:
+    with every core in torch's pool, one busy neighbour made an iteration 18x slower on 2 cores)."""
 
     @model_validator(mode="after")
     def _split_has_servers(self) -> "ResourcesConfig":

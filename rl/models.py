@@ -30,6 +30,15 @@ CHAT_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
+# The same turns without role names: each message's text closed by <|im_end|>, the reply opened by
+# <|im_start|>. A prompt of the demo's task is 22 tokens instead of ChatML's 39, so a training token
+# budget goes 1.7x further; for single-turn tasks, where the roles are always user then assistant
+# (a system prompt would read as a first user turn).
+COMPACT_TEMPLATE = (
+    "{%- for message in messages %}{{- message['content'] + '<|im_end|>' }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>' }}{%- endif %}"
+)
+CHAT_TEMPLATES = {"chatml": CHAT_TEMPLATE, "compact": COMPACT_TEMPLATE}
 
 # The tiny model's shape: ~0.8M non-embedding parameters, fast enough to train on 2 CPU cores.
 TINY_SHAPE = dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2)
@@ -47,9 +56,12 @@ MODEL_SHAPES = {
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def build_char_tokenizer(chars: str | None = None):
+def build_char_tokenizer(chars: str | None = None, chat: str = "chatml"):
     """A tokenizer with one token per character of `chars` (default: printable ASCII) plus the
-    ChatML special tokens; characters outside the set map to <unk>."""
+    ChatML special tokens; characters outside the set map to <unk>. `chat` names its chat template
+    in CHAT_TEMPLATES."""
+    if chat not in CHAT_TEMPLATES:
+        raise ValueError(f"unknown chat template {chat!r}; choose one of {sorted(CHAT_TEMPLATES)}")
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     chars = chars if chars is not None else string.printable
@@ -69,21 +81,22 @@ def build_char_tokenizer(chars: str | None = None):
         clean_up_tokenization_spaces=False,
         model_max_length=1024,
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = CHAT_TEMPLATES[chat]
     return tokenizer
 
 
-def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", **shape: int) -> Path:
+def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", chat: str = "chatml", **shape: int) -> Path:
     """Write a random Qwen2 model and its character tokenizer to `path`; returns the path.
 
-    `size` names a shape in MODEL_SHAPES ("tiny", "100m", "500m"); `shape` overrides its fields
-    (hidden_size, num_hidden_layers, ...)."""
+    `size` names a shape in MODEL_SHAPES ("tiny", "100m", "500m"); `shape` overrides its
+    fields (hidden_size, num_hidden_layers, ...). `chat` names the chat template ("chatml", or
+    "compact": no role names, for short single-turn prompts)."""
     if size not in MODEL_SHAPES:
         raise ValueError(f"unknown model size {size!r}; choose one of {sorted(MODEL_SHAPES)}")
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     path = Path(path)
-    tokenizer = build_char_tokenizer()
+    tokenizer = build_char_tokenizer(chat=chat)
     config = Qwen2Config(**{
         "vocab_size": len(tokenizer), "max_position_embeddings": 1024, "tie_word_embeddings": True,
         "rope_theta": 10000.0, "bos_token_id": tokenizer.convert_tokens_to_ids(BOS_CHAT),

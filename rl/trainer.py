@@ -64,6 +64,7 @@ from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 from rl.rollout import make_engine, server_config
 from rl.rollout.base import SamplingParams
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
+from rl.threads import set_torch_threads
 from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
 
@@ -73,6 +74,8 @@ SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "
 class Trainer:
     def __init__(self, recipe: Recipe, resume: bool = False):
         self.recipe = recipe
+        # before any torch work: a pool as wide as the cores stalls when a neighbour is busy (rl/threads.py)
+        self.threads, threads_why = set_torch_threads(recipe.resources.cpu_threads)
         self.run_dir = recipe.run_dir
         self.accelerator = acc = make_accelerator(recipe)
         self.main = acc.is_main_process
@@ -81,6 +84,8 @@ class Trainer:
         if self.main:
             for message in recipe_warnings(recipe):
                 warnings.warn(message, stacklevel=2)
+            if recipe.logging.progress:
+                print(f"[asymptote] torch CPU threads per process: {self.threads} ({threads_why})", flush=True)
 
         self.env = make_env(recipe.env, recipe.seed)
         with acc.main_process_first():  # the warm start trains once; the other ranks read its cache

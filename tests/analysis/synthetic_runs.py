@@ -4,6 +4,7 @@ make tests/analysis/data/runs/tiny-grpo-s0)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,29 +65,47 @@ def write_run_dir(
     sd: float = 0.02,
     pred_lines: bool = True,
     recipe_overrides: dict | None = None,
+    sigmoid_in: str = "compute/device_hours",
+    flops_per_hour: float = 3.1e15,
+    slowdown: Callable[[int], float] | None = None,
 ) -> Path:
     """A run directory with recipe.yaml and a metrics.jsonl of ``steps + 1`` lines (step 0 included).
 
-    val/accuracy on eval lines follows ScaleRL's sigmoid in compute/device_hours plus noise,
-    quantised to 1/256 (64 prompts x 4 samples); train/entropy decays; from the 8th eval on, eval
-    lines carry pred/... keys as the live predictor writes them.
+    val/accuracy on eval lines follows ScaleRL's sigmoid in ``sigmoid_in`` plus noise, quantised to
+    1/256 (64 prompts x 4 samples); train/entropy decays; from the 8th eval on, eval lines carry
+    pred/... keys as the live predictor writes them.
+
+    ``sigmoid_in="compute/device_hours"`` (the committed run): hours per step jitter and
+    compute/flops = hours x ``flops_per_hour``. ``sigmoid_in="compute/flops"``: the work per step
+    jitters (generation lengths) and C_mid is in FLOPs; device-hours are flops / ``flops_per_hour``
+    times a jitter of their own and ``slowdown(step)`` (a busy machine), which changes nothing else:
+    the same seed gives the same flops, accuracies and entropies with or without it.
     """
+    if sigmoid_in not in ("compute/device_hours", "compute/flops"):
+        raise ValueError(f"sigmoid_in must be compute/device_hours or compute/flops, got {sigmoid_in!r}")
     rng = np.random.default_rng(seed)
     run = root / name
     run.mkdir(parents=True, exist_ok=True)
     (run / "recipe.yaml").write_text(yaml.safe_dump(recipe(name, seed, **(recipe_overrides or {})), sort_keys=False))
     lines = []
     n_eval = 0
-    hours = 0.0
+    hours = flops = 0.0
     for step in range(steps + 1):
-        if step:  # wall time per step varies a little (CPU contention, generation lengths)
+        if step and sigmoid_in == "compute/device_hours":  # wall time per step varies a little
             hours += hours_per_step * float(np.clip(1 + 0.1 * rng.standard_normal(), 0.5, 1.5))
-        mean = float(sigmoid(np.array([hours]), A=A, B=B, C_mid=C_mid, R0=R0)[0])
+            flops = hours * flops_per_hour
+        elif step:  # the work per step varies (generation lengths), and so, apart from it, does wall time
+            work = hours_per_step * flops_per_hour * float(np.clip(1 + 0.1 * rng.standard_normal(), 0.5, 1.5))
+            wall = float(np.clip(1 + 0.05 * rng.standard_normal(), 0.5, 1.5)) * (slowdown(step) if slowdown else 1.0)
+            flops += work
+            hours += work / flops_per_hour * wall
+        at = hours if sigmoid_in == "compute/device_hours" else flops
+        mean = float(sigmoid(np.array([at]), A=A, B=B, C_mid=C_mid, R0=R0)[0])
         entropy = 0.35 + 0.9 * np.exp(-step / 15) + 0.02 * rng.standard_normal()
         line = {
             "step": step,
             "compute/device_hours": round(hours, 6),
-            "compute/flops": round(hours * 3.1e15, 1),
+            "compute/flops": round(flops, 1),
             "compute/tokens": step * 16 * 8 * 20,
             "train/reward": round(min(max(mean + 0.05 * rng.standard_normal(), 0.0), 1.0), 4),
             "train/entropy": round(float(entropy), 4),

@@ -48,6 +48,17 @@ def test_fit_runs_pools_seeds(tmp_path):
     assert len(np.unique(cf.groups)) == 3
 
 
+def test_fit_runs_is_against_flops_by_default(tmp_path):
+    kw = dict(sigmoid_in="compute/flops", C_mid=0.015 * 3.1e15)
+    calm = load_runs([str(write_run_dir(tmp_path, "calm", **kw))])
+    busy = load_runs([str(write_run_dir(tmp_path, "busy", slowdown=lambda step: 15.0 if step <= 20 else 1.0, **kw))])
+    a, b = fit_runs(calm, n_boot=60), fit_runs(busy, n_boot=60)
+    assert a.x_key == "compute/flops"
+    np.testing.assert_array_equal(a.x, [line["compute/flops"] for line in calm[0].records if "val/accuracy" in line])
+    assert a.fit.params == b.fit.params and a.asymptote == b.asymptote  # the busy machine changed only the hours
+    assert fit_curve(a.x, a.y, n_boot=60).x_key == "compute/flops"
+
+
 def test_entropy_law_through_fit_curve():
     H = np.linspace(1.3, 0.35, 30)
     R = -0.3 * np.exp(H) + 0.98 + np.random.default_rng(0).normal(0.0, 0.01, H.size)

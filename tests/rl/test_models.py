@@ -84,3 +84,18 @@ def test_clear_errors_for_bad_model_paths(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_tokenizer(tmp_path / "empty")
+
+
+def test_compact_chat_template_drops_the_role_names(tmp_path):
+    """The demo's model: the same weights as ChatML's for a seed, shorter prompts, the same turn tokens."""
+    chatml = build_tiny_model(tmp_path / "chatml", seed=3)
+    compact = build_tiny_model(tmp_path / "compact", seed=3, chat="compact")
+    msgs = [{"role": "user", "content": "Calculate 5 + 2 + 6."}]
+    long, short = render_prompt(load_tokenizer(chatml), msgs), render_prompt(load_tokenizer(compact), msgs)
+    tok = load_tokenizer(compact)
+    assert tok.decode(short) == "Calculate 5 + 2 + 6.<|im_end|><|im_start|>"
+    assert (len(long), len(short)) == (39, 22)
+    a, b = (AutoModelForCausalLM.from_pretrained(d) for d in (chatml, compact))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(ValueError, match="unknown chat template 'chatlm'; choose one of"):
+        build_tiny_model(tmp_path / "bad", chat="chatlm")
