@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.bootstrap import Interval
 
 DEMO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "tiny" / "demo.yaml"
 DEMO_MODEL = dict(size="tiny", chat="compact")  # rl/models.py build_tiny_model
@@ -81,9 +86,33 @@ def throughput_line(lines: list[dict]) -> str:
     )
 
 
-def backtest_summary(run_dir: Path) -> str:
-    """Fit the evals up to half the run's compute and score its prediction of the plateau; then the
-    fit of the first quarter, which has not seen the bend."""
+@dataclass
+class DemoBacktest:
+    """What the fit of the first `share` of the run's compute said about the end of the run."""
+
+    share: float
+    budget: float
+    plateau: float
+    """The run's measured end: the mean of its last PLATEAU_EVALS evals."""
+    error: str | None = None
+    """Why the share could not be fitted on its own (too few evals); the rest is then empty."""
+    predicted: Interval | None = None
+    """The curve at the run's final compute, with the 95% interval for the mean of PLATEAU_EVALS evals."""
+    asymptote: Interval | None = None
+    identified: bool = False
+    warnings: tuple[str, ...] = ()
+    later_evals: int = 0
+    later_mean_abs_error: float = float("nan")
+    later_inside: float = float("nan")
+
+    @property
+    def abs_error(self) -> float:
+        return abs(self.predicted.value - self.plateau) if self.predicted is not None else float("nan")
+
+
+def demo_backtests(run_dir: Path, shares: tuple[float, ...] = (0.5, 0.25)) -> list[DemoBacktest]:
+    """Fit the evals up to each share of the run's compute (half: after the bend; a quarter: while
+    the curve still rises) and score what each fit predicted for the end of the run."""
     from analysis.bootstrap import predict
     from analysis.extrapolate import backtest, fit_runs
     from analysis.fit import FitError
@@ -94,26 +123,42 @@ def backtest_summary(run_dir: Path) -> str:
     end = float(x.max())
     plateau = float(y[-PLATEAU_EVALS:].mean())
     out = []
-    for share, label in ((0.5, "half"), (0.25, "quarter")):
+    for share in shares:
+        b = DemoBacktest(share, share * end, plateau)
         try:
-            cf = fit_runs([run], x_key=X_KEY, y_key=Y_KEY, budget=share * end)
+            cf = fit_runs([run], x_key=X_KEY, y_key=Y_KEY, budget=b.budget)
         except FitError as err:
-            out.append(f"\n[demo] backtest from the first {label} skipped: too few evals to fit on their own ({err})")
+            b.error = str(err)
+            out.append(b)
             continue
-        _, at_end = predict(cf.fit, cf.boot, end, n_evals=PLATEAU_EVALS)
+        _, b.predicted = predict(cf.fit, cf.boot, end, n_evals=PLATEAU_EVALS)
         bt = backtest(cf)
-        a = cf.asymptote
+        b.asymptote, b.identified, b.warnings = cf.asymptote, cf.identified, tuple(cf.warnings)
+        b.later_evals, b.later_mean_abs_error, b.later_inside = len(bt.predictions), bt.mean_abs_error, bt.inside
+        out.append(b)
+    return out
+
+
+def backtest_summary(run_dir: Path) -> str:
+    """The demo's closing lines: :func:`demo_backtests` in words."""
+    out = []
+    for b in demo_backtests(run_dir):
+        label = {0.5: "half", 0.25: "quarter"}.get(b.share, f"{b.share:.0%}")
+        if b.error is not None:
+            out.append(f"\n[demo] backtest from the first {label} skipped: too few evals to fit on their own ({b.error})")
+            continue
+        p, a = b.predicted, b.asymptote
         text = (
-            f"\n[demo] backtest: fitted on the first {label} of the compute (up to {share * end:.3g} FLOPs), the "
-            f"curve predicted {Y_KEY} {at_end.value:.3f} [{at_end.low:.3f}, {at_end.high:.3f}] at the end of the run "
-            f"(95% interval for the mean of {PLATEAU_EVALS} evals); the run measured {plateau:.3f} "
-            f"(|error| {abs(at_end.value - plateau):.3f}). Over the {len(bt.predictions)} later evals: mean |error| "
-            f"{bt.mean_abs_error:.3f}, {bt.inside:.0%} inside their 95% intervals. A = {a.value:.3f} "
+            f"\n[demo] backtest: fitted on the first {label} of the compute (up to {b.budget:.3g} FLOPs), the "
+            f"curve predicted {Y_KEY} {p.value:.3f} [{p.low:.3f}, {p.high:.3f}] at the end of the run "
+            f"(95% interval for the mean of {PLATEAU_EVALS} evals); the run measured {b.plateau:.3f} "
+            f"(|error| {b.abs_error:.3f}). Over the {b.later_evals} later evals: mean |error| "
+            f"{b.later_mean_abs_error:.3f}, {b.later_inside:.0%} inside their 95% intervals. A = {a.value:.3f} "
             f"[{a.low:.3f}, {a.high:.3f}]"
         )
-        if cf.identified:
+        if b.identified:
             text += ", identified."
         else:
-            text += ", which the fit says it cannot pin down yet:\n" + "\n".join(f"  (!) {w}" for w in cf.warnings)
+            text += ", which the fit says it cannot pin down yet:\n" + "\n".join(f"  (!) {w}" for w in b.warnings)
         out.append(text)
     return "\n".join(out)

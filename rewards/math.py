@@ -86,14 +86,17 @@ def math_verify_reward(
     `timeout_seconds` bounds each parse and comparison, 0 disables it (it only applies in the main
     thread, see the module docstring); `float_rounding` is the number of decimals at which floats are compared (math_verify's
     default, 6)."""
-    return _verdict(completion, prompt.answer, _timeout(timeout_seconds) is not None, timeout_seconds, float_rounding)
+    verdict = _cached_verdict if len(completion) <= _CACHED_LENGTH else _verdict
+    return verdict(completion, prompt.answer, _timeout(timeout_seconds) is not None, timeout_seconds, float_rounding)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_CACHED_LENGTH = 256
+"""Completions up to this many characters have their verdicts memoised (at most 65,536 of them, so
+the cache stays under ~20 MB); longer ones rarely repeat."""
+
+
 def _verdict(completion: str, gold_answer: str, timed: bool, timeout_seconds: int, float_rounding: int) -> float:
-    """math_verify_reward's score, memoised: it depends only on these arguments, and a batch repeats
-    the same short completions ("12" eight times in a group); parsing took a quarter of a tiny-model
-    iteration before. A raised error (an unparseable gold answer) is not cached."""
+    """math_verify_reward's score: a function of these arguments only."""
     gold = parse_gold(gold_answer, timeout_seconds)
     timeout = timeout_seconds if timed else None  # signal-based timeouts: main thread only
     answer = []
@@ -108,3 +111,8 @@ def _verdict(completion: str, gold_answer: str, timed: bool, timeout_seconds: in
         return 0.0
     correct = verify(gold, answer, float_rounding=float_rounding, timeout_seconds=timeout)
     return 1.0 if correct else 0.0
+
+
+# A batch repeats the same short completions ("12" eight times in a group of a tiny model): parsing
+# took a quarter of a tiny-model iteration before. A raised error (an unparseable gold) is not cached.
+_cached_verdict = functools.lru_cache(maxsize=1 << 16)(_verdict)

@@ -129,3 +129,17 @@ def test_reward_works_outside_the_main_thread():
         lambda: (math_verify_reward("\\boxed{1/2}", prompt("0.5")), math_verify_reward("7", prompt("8")))
     )
     assert out == {"value": (1.0, 0.0)}
+
+
+def test_short_verdicts_are_memoised_and_long_ones_are_not():
+    from rewards import math as rm
+
+    rm._cached_verdict.cache_clear()
+    assert math_verify_reward("12", prompt("12")) == 1.0 and math_verify_reward("13", prompt("12")) == 0.0
+    assert math_verify_reward("12", prompt("12")) == 1.0  # the same completion again: from the cache
+    assert rm._cached_verdict.cache_info().hits == 1 and rm._cached_verdict.cache_info().currsize == 2
+    long = "x " * 200 + "so the answer is 12"
+    assert math_verify_reward(long, prompt("12")) == 1.0
+    assert rm._cached_verdict.cache_info().currsize == 2  # over _CACHED_LENGTH: scored, not kept
+    with pytest.raises(ValueError, match="cannot parse the gold"):
+        math_verify_reward("12", prompt("Tuesday?!{"))
