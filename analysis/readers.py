@@ -288,14 +288,28 @@ def load_runs(sources: list[str], api: Any = None) -> list[Run]:
     return runs
 
 
+# recipe sections that say where and how a run is recorded or run, not what it learns
+_BOOKKEEPING = ("name", "seed", "logging", "checkpoint", "resources")
+
+
+def _without_nulls(value):
+    """A setting that is null (a default-off option) says the same as one that is absent: a recipe
+    written before the option existed groups with one written after."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def recipe_key(run: Run) -> str:
-    """What runs of one recipe share: the wandb group if set, else the recipe without name and seed."""
+    """What runs of one recipe share: the wandb group if set, else the recipe without its name, its
+    seed and its bookkeeping (logging, checkpoint, resources: where the run was written, how often it
+    was checkpointed, how many threads it used), nulls dropped."""
     if run.group:
         return f"group:{run.group}"
     if not run.recipe:
         return f"run:{run.name}"
-    rest = {k: v for k, v in run.recipe.items() if k not in ("name", "seed")}
-    return json.dumps(rest, sort_keys=True, default=str)
+    rest = {k: v for k, v in run.recipe.items() if k not in _BOOKKEEPING}
+    return json.dumps(_without_nulls(rest), sort_keys=True, default=str)
 
 
 def group_label(runs: list[Run]) -> str:

@@ -56,3 +56,17 @@ def set_torch_threads(setting: int | None) -> tuple[int, str]:
     threads, why = choose_threads(setting)
     torch.set_num_threads(threads)
     return threads, why
+
+
+def adopt_torch_threads() -> int:
+    """Give the calling thread torch's thread count; call it first in a thread that runs torch or vLLM ops.
+
+    OpenMP keeps its thread count per thread, and torch applies its own (set_torch_threads) to a
+    thread lazily, at the thread's first torch query or parallel op. A thread whose first OpenMP
+    user is a vLLM C++ op sees OpenMP's process default instead (the core count): vLLM's CPU
+    attention then plans a step for 2 threads and runs it on torch's 1, and aborts ("Check failed:
+    input->metadata->thread_num == thread_num (2 vs. 1)"). Asking torch for its count applies it.
+    (torch.set_num_threads would not do: vLLM's CPU worker replaces it with a no-op.)"""
+    import torch
+
+    return torch.get_num_threads()

@@ -135,6 +135,17 @@ def test_folder_of_runs_and_grouping_by_recipe(tmp_path):
     }
 
 
+def test_seeds_group_across_run_directories_and_a_new_default_off_option(tmp_path):
+    """Bookkeeping (where a run was written, its checkpoint cadence) and an option that is null in one
+    recipe and absent from the other (written by an older version) do not split a recipe's seeds."""
+    write_run_dir(tmp_path, "grpo-s0", seed=0, steps=4, recipe_overrides={"logging.runs_dir": "/a", "model.lora": None})
+    write_run_dir(tmp_path, "grpo-s1", seed=1, steps=4, recipe_overrides={"logging.runs_dir": "/b", "checkpoint.every": 7})
+    write_run_dir(tmp_path, "lora-s0", seed=0, steps=4, recipe_overrides={"model.lora": {"r": 8}})
+    groups = group_runs(load_runs([str(tmp_path)]))
+    assert {k: sorted(r.name for r in v) for k, v in groups.items()} == {"grpo": ["grpo-s0", "grpo-s1"],
+                                                                        "lora-s0": ["lora-s0"]}
+
+
 def test_wandb_group_overrides_recipe_grouping(tmp_path):
     write_run_dir(tmp_path, "a", seed=0, steps=4, recipe_overrides={"logging.wandb.group": "sweep-1"})
     write_run_dir(
