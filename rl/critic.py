@@ -35,7 +35,7 @@ class CriticConfig(_Config):
     verl, OpenRLHF and TRL's PPO. value_head: a linear head on the policy's last hidden state; the
     value loss (times `coef`) then also trains the shared trunk, through the policy's optimizer."""
     path: str | None = None
-    """The separate critic's initial weights (a causal LM or base model directory); None: the
+    """The separate critic's initial weights (a causal LM or base model directory, or a hub id); None: the
     policy's starting weights (after the warm start, if any)."""
     lr: float = Field(1e-5, gt=0.0)
     """The critic's learning rate. verl's critic default 1e-5 (policy 1e-6): critics learn faster."""
@@ -68,10 +68,17 @@ class ValueHead(torch.nn.Module):
 class ValueModel(torch.nn.Module):
     """A transformer trunk (AutoModel: no LM head) and a ValueHead on its last hidden state."""
 
-    def __init__(self, path: str | Path, dtype: str):
+    def __init__(self, path: str | Path, dtype: str, lora=None):
         super().__init__()
-        self.trunk = AutoModel.from_pretrained(path, dtype=DTYPES[dtype])
-        self.head = ValueHead(self.trunk.config.hidden_size)
+        from rl.models import resolve_model_path
+
+        self.trunk = AutoModel.from_pretrained(resolve_model_path(path), dtype=DTYPES[dtype])
+        hidden_size = self.trunk.config.hidden_size
+        if lora is not None:  # model.lora: adapters on the trunk too; the head trains whole
+            from rl.lora import apply_lora
+
+            self.trunk = apply_lora(self.trunk, lora, task_type=None)
+        self.head = ValueHead(hidden_size)
 
     def forward(self, input_ids, attention_mask, position_ids, num_completion_tokens: int) -> torch.Tensor:
         T = num_completion_tokens
@@ -119,12 +126,13 @@ class Critic:
     DeepSpeed: its gradients are averaged over the ranks in step(), as DDP would, and it is
     checkpointed with register_for_checkpointing."""
 
-    def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator):
+    def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator,
+                 lora=None):
         self.cfg = cfg
         self.accelerator = accelerator
-        module = ValueHead(hidden_size) if cfg.model == "value_head" else ValueModel(cfg.path or start_path, dtype)
+        module = ValueHead(hidden_size) if cfg.model == "value_head" else ValueModel(cfg.path or start_path, dtype, lora)
         optimizer = torch.optim.AdamW(
-            module.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+            [p for p in module.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
         if accelerator.distributed_type == DistributedType.FSDP:
             raise ValueError("algorithm.critic (PPO's critic) with distributed.strategy 'fsdp' is tested on CPU processes "

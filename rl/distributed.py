@@ -470,7 +470,12 @@ def full_param_buckets(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) 
     A yielded bucket is valid until the generator advances: consume (load, send or copy) it first.
     The gathers are collective: every rank must iterate to the end, ranks whose engine does not
     take the weights included (they discard the buckets)."""
-    named = [(hf_name(n), p) for n, p in model.named_parameters()]
+    from rl.lora import is_lora_param, lora_layers, merged_weight
+
+    # with LoRA (rl/lora.py) the adapters are merged into their base weights here; the adapters' own
+    # parameters are not the engines' (LoRA is refused with ZeRO-3/FSDP at recipe load)
+    lora = lora_layers(model)
+    named = [(hf_name(n), p) for n, p in model.named_parameters() if not is_lora_param(n)]
     zero3 = any(hasattr(p, "ds_id") for _, p in named)
     size = (lambda p: p.ds_numel * p.element_size()) if zero3 else (lambda p: p.numel() * p.element_size())
     for bucket in _buckets(named, bucket_bytes, size):
@@ -480,7 +485,7 @@ def full_param_buckets(model: torch.nn.Module, bucket_bytes: int = 256 * 2**20) 
             with deepspeed.zero.GatheredParameters([p for _, p in bucket], modifier_rank=None):
                 yield [(name, p.data) for name, p in bucket]
         else:
-            yield [(name, _full(p.data)) for name, p in bucket]
+            yield [(name, merged_weight(lora[id(p)], p.data) if id(p) in lora else _full(p.data)) for name, p in bucket]
 
 
 def weight_buckets(model: torch.nn.Module, bucket_mb: float = 256.0) -> Iterator[list[tuple[str, torch.Tensor]]]:
@@ -503,10 +508,12 @@ def _full(t: torch.Tensor) -> torch.Tensor:
 
 def hf_name(name: str) -> str:
     """A parameter's name as the Hugging Face checkpoint has it (DDP's `module.`, FSDP's and
-    activation checkpointing's wrapper prefixes off)."""
+    activation checkpointing's wrapper prefixes off; peft's `base_model.model.` and `.base_layer`)."""
     for prefix in ("module.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module."):
         name = name.replace(prefix, "")
-    return name
+    if name.startswith("base_model.model."):
+        name = name[len("base_model.model."):]
+    return name.replace(".base_layer.", ".")
 
 
 def _buckets(named: list[tuple[str, torch.nn.Parameter]], bucket_bytes: int, size) -> Iterator[list]:

@@ -1,4 +1,9 @@
-"""Loading causal LMs from local paths, and building the tiny model of the CPU demo.
+"""Loading causal LMs from local directories or Hugging Face hub ids, and building the tiny model of
+the CPU demo.
+
+`resolve_model_path` turns a recipe's model path into a local directory: an existing directory as
+it is, otherwise a hub id (`Qwen/Qwen2.5-0.5B-Instruct`) through huggingface_hub's cache, as
+verl's `copy_to_local` and TRL's `from_pretrained` do (downloaded unless HF_HUB_OFFLINE=1).
 
 `build_tiny_model` writes a randomly initialised Qwen2-architecture model and a character-level
 tokenizer (one token per character, from the `tokenizers` library's WordLevel model) with a ChatML
@@ -9,6 +14,8 @@ chat template. Nothing is downloaded; the directory loads with `AutoModelForCaus
 from __future__ import annotations
 
 import json
+import os
+import re
 import string
 from pathlib import Path
 
@@ -114,6 +121,66 @@ def build_tiny_model(path: str | Path, seed: int = 0, size: str = "tiny", chat: 
     return path
 
 
+# what a model directory needs from a hub repo: config, weights, tokenizer, chat template
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
+# org/name or name: letters, digits, '-', '_', '.' (huggingface_hub's validate_repo_id rules)
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
+_OFFLINE = {"1", "ON", "YES", "TRUE"}
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it, looked up now (huggingface_hub reads it at import)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in _OFFLINE or bool(constants.HF_HUB_OFFLINE)
+
+
+def looks_like_hub_id(path: str | Path) -> bool:
+    text = str(path)
+    return bool(_HUB_ID.match(text)) and ".." not in text and not text.endswith((".", "-"))
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A local Hugging Face model directory for `path`: the directory itself if it exists, else
+    the hub id's snapshot in huggingface_hub's cache (HF_HUB_CACHE), downloaded if missing unless
+    HF_HUB_OFFLINE=1. Only config, tokenizer and safetensors weights are fetched (PyTorch .bin
+    weights only when the repo has no safetensors). Errors name the path or id and the cache."""
+    local = Path(path)
+    if local.exists():
+        _check_model_dir(local)
+        return local
+    if not looks_like_hub_id(path):
+        raise FileNotFoundError(
+            f"model path {str(path)!r} is not a directory, nor a Hugging Face hub id (org/name); give a local "
+            f"Hugging Face model directory (config.json, weights, tokenizer), a hub id, build a tiny model with "
+            f"`asymptote tiny-model DIR`, or fetch a real one with `asymptote fetch-model smollm2-135m`"
+        )
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    offline = hub_offline()
+    where = f"the Hugging Face cache at {constants.HF_HUB_CACHE}"
+    try:
+        snapshot = Path(snapshot_download(str(path), allow_patterns=HUB_PATTERNS, local_files_only=offline))
+        if not any(snapshot.glob("*.safetensors")):  # an older repo: PyTorch weights
+            snapshot = Path(snapshot_download(str(path), allow_patterns=[*HUB_PATTERNS, "*.bin"],
+                                              local_files_only=offline))
+    except LocalEntryNotFoundError:
+        how = ("HF_HUB_OFFLINE=1, so nothing is downloaded: download it where the hub is reachable "
+               f"(`hf download {path}`) into that cache, or unset HF_HUB_OFFLINE") if offline else (
+               "and the hub could not be reached to download it")
+        raise FileNotFoundError(
+            f"model {str(path)!r} is not a local directory and not in {where}; {how}"
+        ) from None
+    except (RepositoryNotFoundError, HFValidationError) as e:
+        raise FileNotFoundError(
+            f"model path {str(path)!r} is not a local directory, and the hub has no model {str(path)!r} "
+            f"({type(e).__name__})"
+        ) from None
+    _check_model_dir(snapshot)
+    return snapshot
+
+
 def _check_model_dir(path: Path) -> None:
     if not path.is_dir():
         raise FileNotFoundError(
@@ -129,8 +196,7 @@ _GENERIC_TOKENIZERS = {"TokenizersBackend", "PreTrainedTokenizerFast"}
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    path = Path(path)
-    _check_model_dir(path)
+    path = resolve_model_path(path)
     declared = None
     if (path / "tokenizer_config.json").is_file():
         declared = json.loads((path / "tokenizer_config.json").read_text()).get("tokenizer_class")
@@ -149,8 +215,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
 
 
 def load_model(path: str | Path, dtype: str = "float32", fp32_lm_head: bool = False) -> PreTrainedModel:
-    path = Path(path)
-    _check_model_dir(path)
+    path = resolve_model_path(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
     return use_fp32_lm_head(model) if fp32_lm_head else model
 

@@ -56,6 +56,7 @@ from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_en
                             rank_micro_batches, reduce_metrics, shard_fsdp2, sharded_scorer,
                             sharded_forward)
 from rl.filters import zero_variance
+from rl.lora import ADAPTER_DIR, apply_lora, merged_state_dict, save_adapter
 from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
@@ -97,6 +98,10 @@ class Trainer:
         model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
         if recipe.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        if recipe.model.lora is not None:  # only the adapters train (rl/lora.py)
+            if recipe.model.gradient_checkpointing:
+                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
+            model = apply_lora(model, recipe.model.lora)
         model.train()
         model = shard_fsdp2(model, acc, recipe)  # fsdp on CPU processes: sharded here, before the optimizer
         self.ref_model = None
@@ -106,7 +111,7 @@ class Trainer:
 
         opt = recipe.optimizer
         optimizer = torch.optim.AdamW(
-            model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
+            [p for p in model.parameters() if p.requires_grad], lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
         )
         total_steps = recipe.train.iterations * recipe.train.epochs * recipe.train.mini_batches
         self.scheduler = get_scheduler(
@@ -123,7 +128,7 @@ class Trainer:
         self.critic = None
         if recipe.algorithm.critic is not None:
             self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
-                                 self.policy.config.hidden_size, self.accelerator)
+                                 self.policy.config.hidden_size, self.accelerator, recipe.model.lora)
 
         # the engine: one per rank (hf, vllm), or vLLM servers driven by the main process alone
         # (vllm-server), whose completions are broadcast to the other ranks
@@ -519,9 +524,14 @@ class Trainer:
         """Every rank writes its states (sharded ones under ZeRO/FSDP); the main process completes it."""
         return save_checkpoint(
             self.run_dir / "checkpoints", self.state,
-            lambda path: self.accelerator.save_state(str(path)), self.recipe.checkpoint.keep_last,
+            self._save_tensors, self.recipe.checkpoint.keep_last,
             main=self.main, barrier=self.accelerator.wait_for_everyone,
         )
+
+    def _save_tensors(self, path: Path) -> None:
+        self.accelerator.save_state(str(path))
+        if self.recipe.model.lora is not None and self.main:  # the adapter alone, loadable with peft
+            save_adapter(self.policy, path / ADAPTER_DIR)
 
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.run_dir / "checkpoints")
@@ -539,10 +549,16 @@ class Trainer:
     def _save_final_model(self) -> None:
         final = self.run_dir / "final_model"
         tmp = self.run_dir / ".tmp-final_model"
-        state_dict = full_state_dict(self.model, self.accelerator)  # gathered from every rank under ZeRO-3/FSDP
+        lora = self.recipe.model.lora is not None
+        # gathered from every rank under ZeRO-3/FSDP; with LoRA the merged weights under the base model's names
+        state_dict = merged_state_dict(self.policy) if lora else full_state_dict(self.model, self.accelerator)
         if self.main:
             shutil.rmtree(tmp, ignore_errors=True)
-            self.policy.save_pretrained(tmp, state_dict=state_dict)
+            if lora:  # a plain model directory (no peft needed to load it), and the adapter beside it
+                self.policy.get_base_model().save_pretrained(tmp, state_dict=state_dict)
+                save_adapter(self.policy, tmp / ADAPTER_DIR)
+            else:
+                self.policy.save_pretrained(tmp, state_dict=state_dict)
             self.tokenizer.save_pretrained(tmp)
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)

@@ -22,13 +22,13 @@ from transformers import get_scheduler
 
 from envs import Env
 from rl.config import Recipe
-from rl.models import load_model, load_tokenizer, model_fingerprint, render_prompt
+from rl.models import load_model, load_tokenizer, model_fingerprint, render_prompt, resolve_model_path
 
 
 def warm_start_key(recipe: Recipe) -> str:
     blob = json.dumps(
         {
-            "model": model_fingerprint(recipe.model.path),
+            "model": model_fingerprint(resolve_model_path(recipe.model.path)),
             "dtype": recipe.model.dtype,
             "warm_start": recipe.model.warm_start.model_dump(mode="json"),
             "env": recipe.env.model_dump(mode="json"),
@@ -40,9 +40,11 @@ def warm_start_key(recipe: Recipe) -> str:
 
 
 def warm_start_path(recipe: Recipe) -> Path:
-    """Where the warm-started model lives: beside the model if writable, else in the run directory."""
+    """Where the warm-started model lives: beside the model if it is a writable local directory, else
+    (a hub id, whose snapshot in the Hugging Face cache is not ours to write) in the run directory."""
     base = Path(recipe.model.path)
-    root = base / "warm_start" if os.access(base, os.W_OK) else recipe.run_dir / "warm_start"
+    local = base.is_dir() and os.access(base, os.W_OK)
+    root = base / "warm_start" if local else recipe.run_dir / "warm_start"
     return root / warm_start_key(recipe)
 
 
@@ -51,7 +53,7 @@ def ensure_warm_start(recipe: Recipe, env: Env, progress: bool = True) -> Path:
     or the recipe's model when the warm start is off."""
     cfg = recipe.model.warm_start
     if cfg.steps == 0:
-        return Path(recipe.model.path)
+        return resolve_model_path(recipe.model.path)
     out = warm_start_path(recipe)
     if (out / "config.json").is_file():
         return out

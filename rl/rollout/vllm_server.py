@@ -170,7 +170,7 @@ def model_eos_ids(model_path: str | Path) -> list[int]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Asymptote's vLLM rollout server (loopback HTTP).")
-    p.add_argument("--model", required=True, help="Hugging Face model directory")
+    p.add_argument("--model", required=True, help="Hugging Face model directory or hub id")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--eos-ids", default=None,
@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-enforce-eager", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    from rl.models import resolve_model_path
+
+    a.model = str(resolve_model_path(a.model))  # a hub id: its snapshot in the Hugging Face cache
     eos_ids = [int(x) for x in a.eos_ids.split(",")] if a.eos_ids else model_eos_ids(a.model)
     generator = VLLMGenerator(
         a.model, eos_ids, dtype=a.dtype, gpu_memory_utilization=a.gpu_memory_utilization,

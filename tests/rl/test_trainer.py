@@ -52,6 +52,21 @@ def comparable(lines):
     return [{k: v for k, v in m.items() if not k.startswith(TIMING_KEYS)} for m in lines]
 
 
+def crash_during(recipe, monkeypatch, iteration: int = 3) -> None:
+    """Train `recipe` until it raises in `iteration` (after the checkpoint before it), as a killed run would."""
+    original = Trainer.train_iteration
+
+    def crash(self):
+        if self.state.iteration == iteration:
+            raise Crash()
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_iteration", crash)
+    with pytest.raises(Crash):
+        train(recipe)
+    monkeypatch.setattr(Trainer, "train_iteration", original)
+
+
 def test_run_directory_follows_the_contract(tmp_path, tiny_model_dir):
     recipe = make_recipe(tmp_path, tiny_model_dir)
     run_dir = train(recipe)
@@ -375,17 +390,7 @@ def test_resume_is_bit_exact_with_component_state(tmp_path, tiny_model_dir, monk
     assert reference[-1]["train/npr/retired_prompts"] > 0 and reference[-1]["train/entropy_coef"] > 0.01
 
     broken = make_recipe(tmp_path / "b", tiny_model_dir, **over)
-    original = Trainer.train_iteration
-
-    def crash_at_4(self):
-        if self.state.iteration == 3:
-            raise Crash()
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "train_iteration", crash_at_4)
-    with pytest.raises(Crash):
-        train(broken)
-    monkeypatch.setattr(Trainer, "train_iteration", original)
+    crash_during(broken, monkeypatch)
     trainer = Trainer(broken, resume=True)
     assert trainer.state.iteration == 2
     assert trainer.state.extra["npr_pass_rates"] and trainer.state.extra["entropy"]["last"] is not None
