@@ -33,6 +33,7 @@ How one Asymptote iteration maps onto one TRL optimizer step (one process):
                                               -> optim adamw_torch, same values, constant_with_warmup
     float32, no gradient checkpointing        -> bf16 = False, gradient_checkpointing = False (TRL's
                                                  defaults are True for both)
+    model.lora (r, alpha, dropout, targets)   -> peft_config = peft.LoraConfig(same values)
 
 Step 1 of each trainer is reported apart (first-call overheads); s/step and tokens/s are over steps
 2..N. TRL's step time is measured between its callbacks' on_step_end, so it includes everything the
@@ -166,9 +167,17 @@ def run_trl(recipe, start_path: Path, prompts: list, steps: int, output_dir: str
     dataset = Dataset.from_dict({"prompt": [list(p.messages) for p in prompts], "prompt_id": [p.id for p in prompts]})
     config = GRPOConfig(**trl_config_kwargs(recipe, steps, output_dir))
     clock = StepTimes()
+    peft_config = None
+    if recipe.model.lora is not None:
+        from peft import LoraConfig
+
+        lora = recipe.model.lora
+        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                 target_modules=lora.target_modules, task_type="CAUSAL_LM")
     trainer = GRPOTrainer(
         model=load_model(start_path, recipe.model.dtype), reward_funcs=[asymptote_reward], args=config,
         train_dataset=dataset, processing_class=load_tokenizer(start_path), callbacks=[clock],
+        peft_config=peft_config,
     )
     trainer.train()
     assert trainer.state.global_step == steps, f"TRL took {trainer.state.global_step} steps, asked {steps}"

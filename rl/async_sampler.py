@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from rl.checkpoint import TrainerState
 from rl.rollout.base import Completion
 from rl.sampling import Rollouts, Sampler
-from rl.threads import adopt_torch_threads
 
 
 def group_lags(groups: list[list[Completion]], step: int) -> list[int]:
@@ -66,7 +65,6 @@ class AsyncSampler:
         self._thread.start()
 
     def _produce(self) -> None:
-        adopt_torch_threads()  # before vLLM plans a step in this thread (rl/threads.py)
         try:
             while not self.stopping.is_set():
                 if not self.slots.acquire(timeout=0.1):

@@ -54,7 +54,10 @@ def set_torch_threads(setting: int | None) -> tuple[int, str]:
     import torch
 
     threads, why = choose_threads(setting)
-    torch.set_num_threads(threads)
+    # torch._C's own function: once a vLLM CPU worker has started in this process, torch.set_num_threads
+    # is vLLM's no-op ("CPU backend doesn't allow to use torch.set_num_threads after the thread binding");
+    # the engines here never bind threads (VLLM_CPU_OMP_THREADS_BIND=nobind, rl/rollout/vllm.py)
+    torch._C.set_num_threads(threads)
     return threads, why
 
 
@@ -66,7 +69,8 @@ def adopt_torch_threads() -> int:
     user is a vLLM C++ op sees OpenMP's process default instead (the core count): vLLM's CPU
     attention then plans a step for 2 threads and runs it on torch's 1, and aborts ("Check failed:
     input->metadata->thread_num == thread_num (2 vs. 1)"). Asking torch for its count applies it.
-    (torch.set_num_threads would not do: vLLM's CPU worker replaces it with a no-op.)"""
+    (torch.set_num_threads would not do: vLLM's CPU worker replaces it with a no-op.) The vllm engine
+    calls this at the start of every generate, from whichever thread calls it."""
     import torch
 
     return torch.get_num_threads()

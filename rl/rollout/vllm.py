@@ -38,6 +38,7 @@ from typing import Any, Iterator
 import torch
 
 from rl.distributed import weight_buckets
+from rl.threads import adopt_torch_threads
 from rl.rollout.base import Completion, SamplingParams
 
 # the engine core (and the model) in this process: weight loads are in-memory function calls
@@ -181,7 +182,10 @@ class VLLMGenerator:
     @contextmanager
     def _engine(self, update: bool = False):
         """The engine lock. Weight updates go first: a generating thread that releases the lock
-        after a step does not take it again while an update is waiting (Python locks are not fair)."""
+        after a step does not take it again while an update is waiting (Python locks are not fair).
+        The calling thread takes torch's thread count first: vLLM's CPU attention plans and runs a step
+        with the thread count of whichever thread steps the engine (rl/threads.py)."""
+        adopt_torch_threads()
         if update:
             with self._updates_waiting:
                 self._waiting += 1
