@@ -582,8 +582,11 @@ def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = (
     for key, value in over.items():
         path = prefix + (key,)
         # a component of another name (algorithm.loss: {name: cispo} over a ppo_clip) replaces the
-        # base's component instead of inheriting options that belong to the other one
-        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and value.get("name", out[key].get("name")) != out[key].get("name")
+        # base's component instead of inheriting options that belong to the other one; the engine's
+        # name is not such a component: its sampling settings (max_new_tokens, temperature ...) hold
+        # for every engine, so engine.name=hf over a vllm recipe keeps them
+        renamed = (key != "engine" or bool(prefix)) and isinstance(value, dict) and isinstance(out.get(key), dict) \
+            and value.get("name", out[key].get("name")) != out[key].get("name")
         if isinstance(value, dict) and isinstance(out.get(key), dict) and not renamed:
             out[key] = _merge(out[key], value, sources, source, path)
         else:

@@ -183,6 +183,14 @@ def test_a_component_of_another_name_replaces_the_base_component(tmp_path, base)
     assert load_recipe(tmp_path / "ppo.yaml", ["algorithm.loss.name=gspo"]).algorithm.loss.clip_high == 4e-4
 
 
+def test_another_engine_keeps_the_sampling_settings():
+    """engine.name=hf over a vllm recipe changes the engine, not its max_new_tokens or temperature
+    (the engine is not a component whose options belong to its name)."""
+    r = load_recipe(ROOT / "recipes" / "smollm2" / "grpo.yaml", ["engine.name=hf"])
+    assert (r.engine.name, r.engine.max_new_tokens, r.engine.temperature) == ("hf", 48, 1.0)
+    assert r.engine.vllm.max_model_len == 512  # kept too; unused by hf
+
+
 BASELINES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl"]
 # what a tiny variant may change from its real recipe (each says so in its header)
 TINY_CHANGES = {"group_size", "length", "dynamic_sampling"}
