@@ -25,10 +25,11 @@ from rl.config import Recipe
 from rl.models import load_model, load_tokenizer, model_fingerprint, render_prompt, resolve_model_path
 
 
-def warm_start_key(recipe: Recipe) -> str:
+def warm_start_key(recipe: Recipe, model_dir: Path | None = None) -> str:
+    """`model_dir`: recipe.model.path resolved (rl.models.resolve_model_path), if the caller has it."""
     blob = json.dumps(
         {
-            "model": model_fingerprint(resolve_model_path(recipe.model.path)),
+            "model": model_fingerprint(model_dir or resolve_model_path(recipe.model.path)),
             "dtype": recipe.model.dtype,
             "warm_start": recipe.model.warm_start.model_dump(mode="json"),
             "env": recipe.env.model_dump(mode="json"),
@@ -39,27 +40,28 @@ def warm_start_key(recipe: Recipe) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def warm_start_path(recipe: Recipe) -> Path:
+def warm_start_path(recipe: Recipe, model_dir: Path | None = None) -> Path:
     """Where the warm-started model lives: beside the model if it is a writable local directory, else
     (a hub id, whose snapshot in the Hugging Face cache is not ours to write) in the run directory."""
     base = Path(recipe.model.path)
     local = base.is_dir() and os.access(base, os.W_OK)
     root = base / "warm_start" if local else recipe.run_dir / "warm_start"
-    return root / warm_start_key(recipe)
+    return root / warm_start_key(recipe, model_dir)
 
 
 def ensure_warm_start(recipe: Recipe, env: Env, progress: bool = True) -> Path:
     """The path of the model to start RL from: the warm-started model (trained now if not cached),
     or the recipe's model when the warm start is off."""
     cfg = recipe.model.warm_start
+    model_dir = resolve_model_path(recipe.model.path)  # once: for a hub id, a lookup in the hub's cache (or the hub)
     if cfg.steps == 0:
-        return resolve_model_path(recipe.model.path)
-    out = warm_start_path(recipe)
+        return model_dir
+    out = warm_start_path(recipe, model_dir)
     if (out / "config.json").is_file():
         return out
 
-    tokenizer = load_tokenizer(recipe.model.path)
-    model = load_model(recipe.model.path, recipe.model.dtype)
+    tokenizer = load_tokenizer(model_dir)
+    model = load_model(model_dir, recipe.model.dtype)
     model.train()
     torch.manual_seed(recipe.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
