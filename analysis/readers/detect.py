@@ -83,6 +83,8 @@ _ORDER = ("asymptote", "trl", "wandb", "verl", "csv", "tensorboard")
 def detect(path: str | Path) -> str | None:
     """The format of ``path`` itself as one run, from its content; None where it is none of them."""
     path = Path(path)
+    if path.is_file():
+        return _file_format(path)
     return next((fmt for fmt in _ORDER if _is(fmt, path)), None)
 
 

@@ -13,7 +13,8 @@ keep their names; which framework wrote them decides how compute is derived:
   ``train/rollout/response_length_mean`` (generated tokens), ``compute/device_hours`` = cumulative
   ``train/timing/step_total`` x ``gpus`` / 3600 (OpenRLHF does not log its GPU count: pass it);
 * TRL / transformers (``TensorBoardCallback``: ``train/<key>``, ``eval/<key>`` for ``eval_<key>``):
-  ``compute/tokens`` = ``train/num_tokens``, else ``eval/num_tokens``.
+  ``compute/tokens`` = ``train/num_tokens``, else ``eval/num_tokens``;
+* tags that already use Asymptote's names (``compute/...``) are read as they are.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def framework_compute(records: list[dict[str, Any]], gpus: int | None, where: st
     """Add compute/tokens (and device-hours where possible) from the tags of the framework that
     wrote them (module doc), in place; return the notes that say how, or why not."""
     tags = {k for r in records for k in r}
+    if any(t.startswith("compute/") for t in tags):  # Asymptote's own names: nothing to derive
+        return {}
     if tags & {"perf/total_num_tokens", "timing_s/step", "perf/time_per_step"}:
         return verl_compute(records, gpus, where)
     if tags & {OPENRLHF_SAMPLES, OPENRLHF_SECONDS}:

@@ -339,6 +339,26 @@ def test_tensorboard_of_a_trl_run_through_transformers_callback(tmp_path):
     np.testing.assert_allclose(y, c.y[list(c.evals())], rtol=1e-6)
 
 
+def test_tensorboard_scalars_written_as_tensors_read_alike(tmp_path):
+    """tensorboard's own writer (tensorboard.summary.Writer) stores scalars as tensors (plugin
+    "scalars"), torch's SummaryWriter as simple values: the same run either way."""
+    torch_writer = summary_writer(tmp_path / "torch")
+    from tensorboard.summary import Writer
+
+    tb_writer = Writer(str(tmp_path / "tb"))
+    for step in range(5):
+        for tag, value in {"val/accuracy": 0.1 + 0.1 * step, "compute/tokens": 1000.0 * step}.items():
+            torch_writer.add_scalar(tag, value, step)
+            tb_writer.add_scalar(tag, value, step=step)
+    torch_writer.close()
+    tb_writer.close()
+    a, b = load_runs([str(tmp_path / "torch"), str(tmp_path / "tb")])
+    assert a.records == b.records and len(a.records) == 5 and a.notes == b.notes == {}
+    x, y = series(b, "compute/tokens")
+    np.testing.assert_allclose(x, [0, 1000, 2000, 3000, 4000])
+    np.testing.assert_allclose(y, [0.1, 0.2, 0.3, 0.4, 0.5], rtol=1e-6)
+
+
 def test_tensorboard_without_the_package_says_how_to_install(tmp_path, monkeypatch):
     writer = summary_writer(tmp_path / "tb")
     writer.add_scalar("val/accuracy", 0.5, 0)
@@ -437,3 +457,13 @@ def test_missing_y_lists_the_candidates(tmp_path, monkeypatch, capsys):
     assert f"eval metrics: {VERL_Y}, val-aux/openai/gsm8k/reward/mean@1; other numeric metrics: " in err
     assert f"e.g. --y {VERL_Y}" in err
     assert "compute/tokens" not in err.split("keys present:")[1]  # axes are not offered as y
+
+
+def test_per_step_amounts_logged_every_kth_step_count_for_k_steps():
+    from analysis.readers.base import accumulate
+
+    records = [{"step": 0, "val": 0.1}, {"step": 5, "tok": 100}, {"step": 10, "tok": 120},
+               {"step": 10, "val": 0.3}, {"step": 20, "tok": 90}]
+    assert accumulate(records, "tok", "cum")
+    assert [r["cum"] for r in records] == [0, 500, 1100, 1100, 2000]  # 5 x 100, 5 x 120, 10 x 90
+    assert not accumulate(records, "absent", "cum2") and "cum2" not in records[0]
