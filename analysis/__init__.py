@@ -5,7 +5,7 @@
     bootstrap.py    intervals: residual/AR(1) bootstrap within a run, t-corrected over seeds
     extrapolate.py  fit up to a budget, predict beyond it, backtest
     compare.py      rank recipes by A; which ablations moved A and which only the efficiency
-    readers.py      run directories, CSV, wandb (offline and online)
+    readers/        run directories, CSV, TRL, verl, TensorBoard, wandb; series and the compute axis
     report.py       tables and fit.json
     plots.py        PNG figures
     live.py         the trainer hook (pred/asymptote ...) and the sweep stopping rule

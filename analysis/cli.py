@@ -6,9 +6,11 @@
     asymptote predict runs/grpo --at 3e15         the curve at 3e15 FLOPs, with its interval
     asymptote predict runs/grpo --at-hours 1.0    ... at 1.0 device-hours of the run's throughput
 
-RUN is a run directory (recipe.yaml + metrics.jsonl), a folder of them, a .csv, a wandb offline run
-or wandb:ENTITY/PROJECT/RUN_ID (or wandb:ENTITY/PROJECT?group=NAME). Seeds of one recipe (same
-recipe apart from name and seed, or the same wandb group) are pooled into one curve with seed-level
+RUN is a run directory (recipe.yaml + metrics.jsonl), a .csv, a TRL output directory
+(trainer_state.json), a verl file-logger .jsonl, a TensorBoard log (verl, OpenRLHF, TRL), a wandb
+offline run, a folder of any of these, or wandb:ENTITY/PROJECT/RUN_ID (or wandb:ENTITY/PROJECT?group=NAME);
+each one's content says which it is (--format forces a reader). Seeds of one recipe (same recipe
+apart from name and seed, or the same wandb group) are pooled into one curve with seed-level
 intervals unless --no-group. Output goes to RUN/analysis for one run directory (or folder of runs),
 else to ./asymptote-analysis, or to --out.
 
@@ -54,7 +56,20 @@ def _add_common(p: argparse.ArgumentParser, command: str) -> None:
         "runs",
         nargs="+",
         metavar="RUN",
-        help="run directory, folder of runs, .csv, wandb offline run or wandb:ENTITY/PROJECT/RUN_ID",
+        help="run directory, .csv, TRL output dir, verl .jsonl, TensorBoard log, wandb offline run, a folder "
+        "of them, or wandb:ENTITY/PROJECT/RUN_ID",
+    )
+    p.add_argument(
+        "--format",
+        choices=["auto", "asymptote", "csv", "trl", "verl", "tensorboard", "wandb"],
+        default="auto",
+        help="reader of every RUN (default: auto, each RUN's content decides)",
+    )
+    p.add_argument(
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="GPUs a verl or OpenRLHF run ran on, for compute/device_hours (verl: default read from perf/throughput)",
     )
     p.add_argument(
         "--x",
@@ -160,11 +175,12 @@ def _slug(label: str) -> str:
 
 def _load_groups(args: argparse.Namespace) -> dict[str, list]:
     """The runs, grouped; ``--x auto`` is resolved here (``args.x`` set), one axis for every run."""
-    from analysis.readers import HOURS, default_x, group_runs, load_runs
+    from analysis.readers import HOURS, check_y, default_x, group_runs, load_runs
 
-    runs = load_runs(args.runs)
+    runs = load_runs(args.runs, format=args.format, gpus=args.gpus)
     if not runs:
         raise ValueError(f"no runs found in {', '.join(args.runs)}")
+    check_y(runs, args.y)
     if args.x == "auto":
         args.x = default_x(runs, args.y)
     if args.throughput is not None and args.x == HOURS:
@@ -206,6 +222,12 @@ def _throughputs(args: argparse.Namespace, fits: list, groups: dict[str, list]) 
             n = int(throughput_rates(members, cf.x_key).size)
             out[cf.label] = None if value is None else Throughput(value, "median", n, len(members))
     return out
+
+
+def _hours_notes(groups: dict[str, list], labels: list[str]) -> str:
+    """Why runs have no device-hours, where their reader said (a verl log without its GPU count)."""
+    notes = {n for label in labels for r in groups[label] if (n := r.notes.get("compute/device_hours"))}
+    return f" ({'; '.join(sorted(notes))})" if notes else ""
 
 
 def _compute_lines(fits: list, tps: dict[str, Throughput | None]) -> list[str]:
@@ -398,8 +420,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             return _fail(
                 "predict",
                 f"--at-hours needs a throughput (x units per device-hour) to convert hours to {args.x}, and "
-                f"{', '.join(unknown)} has no compute/device_hours to measure one: pass --throughput "
-                "FLOPS_PER_DEVICE_HOUR, or --at in x units",
+                f"{', '.join(unknown)} has no compute/device_hours to measure one{_hours_notes(groups, unknown)}: "
+                "pass --throughput FLOPS_PER_DEVICE_HOUR, or --at in x units",
             )
         ats = [(cf, h * tps[cf.label].value, h) for cf in fits for h in args.at_hours]
     else:

@@ -1,4 +1,4 @@
-"""Readers (analysis/readers.py): run directories, CSV, wandb offline and online, grouping, points."""
+"""Readers (analysis/readers/): run directories, CSV, wandb offline and online, grouping, points."""
 
 import json
 from types import SimpleNamespace
