@@ -63,7 +63,8 @@ print(json.dumps({"train": [rc_train], "wandb": [rc_wandb], "err": err.getvalue(
 
 
 def test_analysis_cli_runs_without_the_training_stack(tmp_path):
-    (tmp_path / "wandb/offline-run-1").mkdir(parents=True)
+    (tmp_path / "wandb/offline-run-1").mkdir(parents=True)  # a wandb offline run: read with wandb's classes
+    (tmp_path / "wandb/offline-run-1/run-1.wandb").write_bytes(b":W&B" + bytes([0xE1, 0xBE, 1]))
     scored = _scored_file(tmp_path / "scored.jsonl")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     proc = subprocess.run(
