@@ -1,9 +1,10 @@
-"""The tiny math PPO recipe (a learned critic; its learning alone: tests/rl/test_critic.py) raises accuracy with each vLLM engine (slow): rollouts
+"""The tiny math PPO recipe (a learned critic) raises accuracy with each vLLM engine (slow): rollouts
 from the colocated vllm engine, from a vllm server process, and asynchronously (k = 4 = one
 iteration's optimizer steps, with TIS). One warm start, cached beside the module's model, serves
-all three. (The hf engine's learning is the demo's, tests/test_demo.py; a PPO test on the hf engine
-with a warm start of its own was dropped for CI's time; after this module's warm start the hf engine
-gains 0.03 in 16 or in 24 iterations (measured), short of the criterion's 0.04.)
+all three. The hf engine's learning is the demo's (tests/test_demo.py); the critic's alone is
+tests/rl/test_critic.py. A PPO test on the hf engine with a warm start of its own was dropped for
+CI's time: after this module's warm start the hf engine gains 0.03 in 16 or in 24 iterations
+(measured), short of the criterion's 0.04.
 
 Why PPO: in 16-24 iterations the tiny GRPO recipe's accuracy moves by about +0.02 even with the hf
 engine (measured), inside the evaluation's noise; tiny PPO gains more than 0.04 in 16.
