@@ -118,33 +118,60 @@ def rloo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg
 
 
 class ReinforcePPConfig(_Config):
-    """REINFORCE++ (Hu et al. 2025): discounted returns of the token rewards, normalised over the
-    whole batch (no critic, no per-prompt std)."""
+    """REINFORCE++ (Hu et al. 2025, arXiv:2501.03262): discounted returns of the token rewards,
+    normalised over the whole batch (no critic, no per-prompt std)."""
 
     name: Literal["reinforce_pp"] = "reinforce_pp"
     baseline: Literal["none", "group_mean"] = "group_mean"
     """none: REINFORCE++ as first published (any batch, one sample per prompt is fine).
     group_mean: subtract the group's mean score first (REINFORCE++-baseline, the paper's choice for
-    reasoning with several samples per prompt; verl's reinforce_plus_plus_baseline)."""
+    reasoning with several samples per prompt; verl's reinforce_plus_plus_baseline). Needs
+    algorithm.group_size >= 2 (a group of one would be its own mean; the recipe is rejected)."""
     gamma: float = Field(1.0, ge=0.0, le=1.0)
-    """γ of the returns G_t = Σ_{s≥t} γ^{s−t} r_s. 1 for outcome rewards."""
+    """γ of the returns G_t = Σ_{s≥t} γ^{s−t} r_s. 1 for outcome rewards (the authors' OpenRLHF
+    forces 1 with a group baseline; verl's baseline variant ignores γ)."""
+
+
+def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """G_t = Σ_{s≥t, s on the mask} γ^{(number of masked-in steps from t to s)} r_s, zero off the
+    mask: masked tokens (padding, forced interruption text) are skipped and carry the running
+    return through, as verl 0.9.1's compute_reinforce_plus_plus_outcome_advantage does."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros(rewards.shape[0], dtype=rewards.dtype)
+    for t in reversed(range(rewards.shape[1])):
+        m = mask[:, t]
+        running = m * (rewards[:, t] + gamma * running) + (1 - m) * running
+        returns[:, t] = running * m
+    return returns
+
+
+def reinforce_pp_returns(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: ReinforcePPConfig):
+    """REINFORCE++'s returns before the batch whitening, [B, T].
+
+    baseline none: G_t = Σ_{s≥t} γ^{s−t} r_s.
+    baseline group_mean: the completion's score minus its group's mean score, b_g = mean_g(Σ_t r_t),
+    is the reward that gets discounted: b_g is subtracted from the LAST token's reward and then the
+    returns are taken, G_t = Σ_{s≥t} γ^{s−t} r_s − γ^{T−t}·b_g. A group whose scores are all equal
+    (and no KL in the reward) gets G = 0 for every γ; at γ = 1, G_t = Σ_{s≥t} r_s − b_g. With the KL
+    in the reward each token keeps its KL reward-to-go (the paper's G_t; OpenRLHF's
+    reinforce_baseline), where verl 0.9.1's reinforce_plus_plus_baseline broadcasts the whole
+    score Σ_t r_t − b_g to every token (same expectation: the KL of tokens before t does not depend
+    on token t; more variance). For γ < 1 the discounted baseline γ^{T−t}·b_g depends on the
+    completion's length T, as the discounted outcome itself does; the authors keep γ = 1 with a group
+    baseline. A group of one has b = 0, as in verl (the recipe schema rejects group_size 1 with this
+    baseline; a lone completion can still reach this function)."""
+    r = rewards.float() if rewards.dim() == 2 else token_rewards(rewards, mask)
+    if cfg.baseline == "group_mean":
+        mean, _, count = group_stats(_scores(r), group_ids)
+        baseline = torch.where(count > 1, mean, torch.zeros_like(mean))
+        r = r - token_rewards(baseline, mask)  # centre the score on the token that carries it
+    return discounted_returns(r, mask, cfg.gamma)
 
 
 def reinforce_pp(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: ReinforcePPConfig):
-    """Â_t = whiten_batch(G_t) over all completion tokens of the batch (token-weighted, as verl and
-    OpenRLHF). With baseline group_mean each completion's returns are first shifted by its group's
-    mean score: G_t ← G_t − mean_g(Σ_t r_t)."""
-    r = rewards.float() if rewards.dim() == 2 else token_rewards(rewards, mask)
-    returns = torch.zeros_like(r)
-    running = torch.zeros(r.shape[0], dtype=r.dtype)
-    for t in reversed(range(r.shape[1])):
-        m = mask[:, t]
-        running = m * (r[:, t] + cfg.gamma * running) + (1 - m) * running  # masked tokens carry it through
-        returns[:, t] = running * m
-    if cfg.baseline == "group_mean":
-        mean, _, _ = group_stats(_scores(r), group_ids)
-        returns = (returns - mean.float().unsqueeze(1)) * mask
-    return masked_whiten(returns, mask)
+    """Â_t = whiten_batch(G_t) over all completion tokens of the batch (token-weighted, unbiased
+    variance, as verl's and OpenRLHF's masked_whiten), G_t from `reinforce_pp_returns`."""
+    return masked_whiten(reinforce_pp_returns(rewards, group_ids, mask, cfg), mask)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,3 +221,9 @@ AdvantageConfig = GRPOConfig | RLOOConfig | ReinforcePPConfig | GAEConfig
 ADVANTAGES = {"grpo": grpo, "rloo": rloo, "reinforce_pp": reinforce_pp}
 # Estimators that compare completions within a group, and so need group_size >= 2.
 GROUP_ESTIMATORS = {"grpo", "rloo"}
+
+
+def needs_groups(cfg: AdvantageConfig) -> bool:
+    """Whether the estimator compares the completions of a prompt with each other (and so needs
+    group_size >= 2): GRPO, RLOO, and REINFORCE++ with baseline group_mean."""
+    return cfg.name in GROUP_ESTIMATORS or getattr(cfg, "baseline", None) == "group_mean"

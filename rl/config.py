@@ -26,9 +26,9 @@ from envs.code import CodeEnvConfig
 from envs.math import MathEnvConfig
 from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
-from rl.advantages import GROUP_ESTIMATORS, AdvantageConfig, GRPOConfig
+from rl.advantages import AdvantageConfig, GRPOConfig, needs_groups
 from rl.critic import CriticConfig
-from rl.errors import RecipeError
+from rl.errors import KeyedValueError, RecipeError
 from rl.filters import DynamicSamplingConfig, NPRConfig
 from rl.length import LengthConfig
 from rl.losses import AggregationConfig, LossConfig, PPOClipConfig
@@ -220,20 +220,27 @@ class AlgorithmConfig(_Config):
 
     @model_validator(mode="after")
     def _consistent(self) -> "AlgorithmConfig":
-        if self.advantage.name in GROUP_ESTIMATORS and self.group_size < 2:
-            raise ValueError(
-                f"group_size must be at least 2 with the '{self.advantage.name}' advantage, which compares the "
-                f"completions of a prompt with each other (got group_size={self.group_size})"
-            )
+        if needs_groups(self.advantage) and self.group_size < 2:
+            which = f"'{self.advantage.name}' advantage"
+            hint = ""
+            if self.advantage.name == "reinforce_pp":
+                which += " with baseline 'group_mean'"
+                hint = ("; a group of one is its own mean, so every advantage would be 0 (use "
+                        "algorithm.advantage.baseline: none for one sample per prompt)")
+            raise KeyedValueError(("group_size", "advantage"), (
+                f"group_size must be at least 2 with the {which}, which compares the completions of a prompt "
+                f"with each other (got group_size={self.group_size}){hint}"
+            ))
         if (self.advantage.name == "gae") != (self.critic is not None):
-            raise ValueError(
+            raise KeyedValueError(("critic", "advantage"), (
                 "the 'gae' advantage needs a critic (algorithm.critic: {model: separate} or {model: value_head}), "
                 f"and a critic is only used by it (advantage is '{self.advantage.name}', "
                 f"critic is {'set' if self.critic else 'missing'})"
-            )
+            ))
         if (self.dynamic_sampling or self.zero_variance_filter) and self.group_size < 2:
-            raise ValueError("dynamic_sampling and zero_variance_filter compare the completions of a prompt: "
-                             f"group_size must be at least 2 (got {self.group_size})")
+            raise KeyedValueError(("group_size", "dynamic_sampling", "zero_variance_filter"), (
+                "dynamic_sampling and zero_variance_filter compare the completions of a prompt: "
+                f"group_size must be at least 2 (got {self.group_size})"))
         return self
 
 
@@ -258,10 +265,10 @@ class TrainConfig(_Config):
     @model_validator(mode="after")
     def _minibatches_divide_prompts(self) -> "TrainConfig":
         if self.prompts_per_iteration % self.mini_batches:
-            raise ValueError(
+            raise KeyedValueError(("mini_batches", "prompts_per_iteration"), (
                 f"mini_batches ({self.mini_batches}) must divide prompts_per_iteration ({self.prompts_per_iteration}): "
                 "mini-batches are made of whole groups"
-            )
+            ))
         return self
 
 
@@ -463,29 +470,30 @@ class Recipe(_Config):
             return self
         steps = self.train.mini_batches * self.train.epochs
         if self.engine.name == "hf":
-            raise ValueError(
+            raise KeyedValueError(("engine.name", "async.max_off_policy_steps"),
                 f"async.max_off_policy_steps={k} needs engine.name vllm or vllm-server: the hf engine samples "
                 "from the training model itself, which cannot generate while it trains (use 0 with hf)"
             )
         if k < steps:
-            raise ValueError(
+            raise KeyedValueError(("async.max_off_policy_steps", "train.mini_batches", "train.epochs"),
                 f"async.max_off_policy_steps ({k}) must be at least train.mini_batches * train.epochs ({steps}): "
                 "a batch generated during one update is that many optimizer steps old when it is trained on"
             )
         if self.algorithm.tis is None:
-            raise ValueError(
+            raise KeyedValueError(("async.max_off_policy_steps", "algorithm.tis"),
                 f"async.max_off_policy_steps={k} needs algorithm.tis (e.g. algorithm.tis: {{cap: 2.0}}): "
                 "the engine's tokens come from older weights, corrected by truncated importance sampling"
             )
         if self.algorithm.no_positive_resampling is not None:
-            raise ValueError("async.max_off_policy_steps > 0 does not support algorithm.no_positive_resampling "
-                             "(its pass rates would lag the generator); use 0 or remove it")
+            raise KeyedValueError(("async.max_off_policy_steps", "algorithm.no_positive_resampling"),
+                "async.max_off_policy_steps > 0 does not support algorithm.no_positive_resampling "
+                "(its pass rates would lag the generator); use 0 or remove it")
         return self
 
     @model_validator(mode="after")
     def _lora_strategy(self) -> "Recipe":
         if self.model.lora is not None and self.distributed.strategy in ("zero3", "fsdp"):
-            raise ValueError(
+            raise KeyedValueError(("model.lora", "distributed.strategy"),
                 f"model.lora with distributed.strategy {self.distributed.strategy} is not supported yet (the merged "
                 "weights the engines receive are built from unsharded layers): use ddp or zero2, whose adapters and "
                 "optimizer states are small anyway"
@@ -496,7 +504,7 @@ class Recipe(_Config):
     def _length_fits_budget(self) -> "Recipe":
         buffer = self.algorithm.length.overlong_buffer
         if buffer is not None and buffer >= self.engine.max_new_tokens:
-            raise ValueError(
+            raise KeyedValueError(("algorithm.length.overlong_buffer", "engine.max_new_tokens"),
                 f"algorithm.length.overlong_buffer ({buffer}) must be below engine.max_new_tokens "
                 f"({self.engine.max_new_tokens}): the penalty starts at max_new_tokens - overlong_buffer"
             )
@@ -507,8 +515,9 @@ class Recipe(_Config):
         """The code env's correctness is its unit tests: a verifiable reward meant for another env
         (math_verify, swe_tests) would score every completion 0."""
         if self.env.name == "code" and self.reward.verifiable != "code_tests":
-            raise ValueError(f"env code: reward.verifiable is '{self.reward.verifiable}', which cannot score code; set "
-                             "reward.verifiable: code_tests (and list code_tests in reward.functions)")
+            raise KeyedValueError(("reward.verifiable", "env.name"),
+                f"env code: reward.verifiable is '{self.reward.verifiable}', which cannot score code; set "
+                "reward.verifiable: code_tests (and list code_tests in reward.functions)")
         return self
 
     @model_validator(mode="after")
@@ -517,13 +526,15 @@ class Recipe(_Config):
         observations between them: the single-completion length controls do not apply to it."""
         length = self.algorithm.length
         if self.env.name == "swe" and length.thinking_budget is not None:
-            raise ValueError("algorithm.length.thinking_budget interrupts one long completion; the swe env's episodes "
-                             "are many turns (each at most engine.max_new_tokens, the episode at most "
-                             "env.max_episode_tokens): leave it unset")
+            raise KeyedValueError(("algorithm.length.thinking_budget", "env.name"),
+                "algorithm.length.thinking_budget interrupts one long completion; the swe env's episodes "
+                "are many turns (each at most engine.max_new_tokens, the episode at most "
+                "env.max_episode_tokens): leave it unset")
         if self.env.name == "swe" and length.overlong_buffer is not None:
-            raise ValueError("algorithm.length.overlong_buffer measures a completion against engine.max_new_tokens; a swe "
-                             "episode (turns and observations) is bounded by env.max_episode_tokens instead: leave it "
-                             "unset (algorithm.length.mask_truncated works with episodes that run out of tokens)")
+            raise KeyedValueError(("algorithm.length.overlong_buffer", "env.name"),
+                "algorithm.length.overlong_buffer measures a completion against engine.max_new_tokens; a swe "
+                "episode (turns and observations) is bounded by env.max_episode_tokens instead: leave it "
+                "unset (algorithm.length.mask_truncated works with episodes that run out of tokens)")
         return self
 
     @property
@@ -542,10 +553,11 @@ def recipe_warnings(recipe: Recipe) -> list[str]:
             "every importance ratio is 1, so the KL term |log r| is 0 with no gradient and KL-Cov reduces to "
             "REINFORCE; use several mini-batches or epochs (the paper's runs take 8 mini-batches per batch)"
         )
-    if algo.loss.name == "gspo" and algo.aggregation.name not in ("seq_mean_token_mean", "prompt_mean"):
+    if algo.loss.name in ("gspo", "sapo") and algo.aggregation.name not in ("seq_mean_token_mean", "prompt_mean"):
         out.append(
-            f"algorithm.loss gspo with aggregation {algo.aggregation.name}: GSPO's objective is a mean over "
-            "sequences (aggregation seq_mean_token_mean); token_mean weighs long completions more"
+            f"algorithm.loss {algo.loss.name} with aggregation {algo.aggregation.name}: {algo.loss.name.upper()}'s "
+            "objective is a mean over sequences (aggregation seq_mean_token_mean); token_mean weighs long "
+            "completions more"
         )
     if recipe.model.fp32_lm_head and recipe.model.dtype == "float32":
         out.append("model.fp32_lm_head has no effect on a float32 model")
@@ -574,7 +586,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = ()) -> dict:
-    """Deep-merge `over` into a copy of `base`, recording which source set each key path."""
+    """Deep-merge `over` into a copy of `base`, recording which source set each key path (`sources`
+    keeps the order in which values were set: bases first, then the recipe, then overrides)."""
     out = copy.deepcopy(base)
     for key, value in over.items():
         path = prefix + (key,)
@@ -588,7 +601,9 @@ def _merge(base: dict, over: dict, sources: dict, source: str, prefix: tuple = (
             out[key] = _merge(out[key], value, sources, source, path)
         else:
             out[key] = copy.deepcopy(value)
-            sources[path] = source
+            for stale in [p for p in sources if p[: len(path)] == path]:  # what this value replaces
+                del sources[stale]
+            sources[path] = source  # insertion order = the order the settings were applied
     return out
 
 
@@ -677,17 +692,43 @@ def _tag(model: type[BaseModel]) -> Any:
     return field.default if field is not None else None
 
 
+def _setter(keys: list[str], sources: dict) -> tuple[int, str] | None:
+    """(order, source) of the last setting that gave the key its value: the key itself or a key
+    inside it (algorithm.advantage.baseline for algorithm.advantage), else the nearest mapping above
+    it that a file or override set; None if nothing did (a schema default)."""
+    path = tuple(keys)
+    ordered = list(sources.items())
+    inside = [(i, src) for i, (p, src) in enumerate(ordered) if p[: len(path)] == path]
+    if inside:
+        return max(inside)
+    for n in range(len(path) - 1, 0, -1):
+        if path[:n] in sources:
+            return [p for p, _ in ordered].index(path[:n]), sources[path[:n]]
+    return None
+
+
+def _offending_key(keys: list[str], error: Exception | None, sources: dict) -> list[str]:
+    """The key an error is about. A model validator's error sits at the model (`algorithm`); a
+    KeyedValueError names the keys involved, and of those the one set last is reported (the setting
+    that made the combination invalid: `group_size: 1` in a recipe over a grpo base, not the base)."""
+    named = getattr(error, "keys", None)
+    if not isinstance(error, ValueError) or not isinstance(named, tuple) or not named:
+        return keys
+    candidates = [keys + k.split(".") for k in named]
+    set_by = [(_setter(c, sources) or (-1, ""), -i) for i, c in enumerate(candidates)]  # ties: the first named
+    return candidates[max(range(len(candidates)), key=lambda i: set_by[i])]
+
+
 def _format_errors(err: ValidationError, sources: dict, main: str) -> str:
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
         keys, _ = _walk(loc)
+        if e["type"] == "value_error":
+            keys = _offending_key(keys, e.get("ctx", {}).get("error"), sources)
         key = ".".join(keys) or "<recipe>"
-        source = main
-        for n in range(len(keys), 0, -1):
-            if tuple(keys[:n]) in sources:
-                source = sources[tuple(keys[:n])]
-                break
+        setter = _setter(keys, sources)
+        source = setter[1] if setter else main
         if e["type"] == "extra_forbidden":
             _, parent = _walk(loc[:-1])
             allowed = ", ".join(_fields(parent)) if parent is not None else "?"

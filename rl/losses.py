@@ -99,14 +99,19 @@ class PPOClipConfig(_Config):
 
 def ppo_clip(logp, old_logp, advantages, mask, cfg: PPOClipConfig | DAPOConfig, ctx: LossContext | None = None):
     """L = max(−A·r, −A·clip(r, 1 − ε_low, 1 + ε_high)),  r = exp(logp − old_logp);
-    with dual clip, L = min(L, −c·A) where A < 0."""
+    with dual clip, L = min(L, −c·A) where A < 0. Metrics: clip_frac_low/high (`_clip_fracs`), and
+    clip_frac_dual, the fraction of tokens whose loss the dual clip replaced by −c·A (A < 0 and
+    r > c; they lose their gradient too), verl 0.9.1's actor/pg_clipfrac_lower; 0 without it."""
     log_ratio = logp - old_logp
     ratio = torch.exp(log_ratio)
     pg_loss = _clipped_surrogate(ratio, advantages, cfg.clip_low, cfg.clip_high)
+    dual_hit = torch.zeros_like(mask, dtype=torch.bool)
     if cfg.dual_clip is not None:
+        dual_hit = (advantages < 0) & (pg_loss.detach() > -advantages * cfg.dual_clip)
         pg_loss = torch.where(advantages < 0, torch.minimum(pg_loss, -advantages * cfg.dual_clip), pg_loss)
     with torch.no_grad():
         metrics = _clip_fracs(ratio, advantages, mask, cfg.clip_low, cfg.clip_high) | _ratio_metrics(ratio, log_ratio, mask)
+        metrics["clip_frac_dual"] = masked_mean(dual_hit.float(), mask).item()
     return pg_loss, metrics
 
 
@@ -212,6 +217,57 @@ def cispo(logp, old_logp, advantages, mask, cfg: CISPOConfig, ctx: LossContext |
         metrics["clip_frac_high"] = masked_mean((ratio > cfg.cap).float(), mask).item()
         metrics["clip_frac_low"] = masked_mean((ratio < cfg.floor).float(), mask).item() if cfg.floor else 0.0
         metrics["is_weight_mean"] = masked_mean(weight, mask).item()
+    return pg_loss, metrics
+
+
+# --------------------------------------------------------------------------------------------
+# SAPO: a soft, temperature-controlled gate instead of a hard clip
+# --------------------------------------------------------------------------------------------
+
+
+class SAPOConfig(_Config):
+    """Soft Adaptive Policy Optimization (Gao et al. 2025, Qwen, arXiv:2511.20347): the ratio enters
+    through a sigmoid gate f(r) = σ(τ·(r − 1))·4/τ instead of PPO's hard clip. Its gradient,
+    4·σ(1 − σ)·r·∇log π, is exactly the policy gradient on policy (r = 1) and fades smoothly as r
+    leaves 1, so off-policy tokens are attenuated, never cut off. The temperature is τ_pos on
+    tokens with A > 0 and τ_neg on the others; τ_neg > τ_pos damps negative updates faster (they
+    raise the logits of every unsampled token, the paper's argument for the asymmetry). verl 0.9.1
+    (`loss_mode: sapo`, `tau_pos`, `tau_neg`) and TRL 1.16 (`loss_type="sapo"`,
+    `sapo_temperature_pos`, `sapo_temperature_neg`) implement the same formula. Use with
+    `aggregation: seq_mean_token_mean` (the paper's objective; verl forces it, TRL's "sapo" uses it)."""
+
+    name: Literal["sapo"] = "sapo"
+    tau_pos: float = Field(1.0, gt=0.0)
+    """τ_pos, the gate's temperature where A > 0. 1.0 in the paper, verl and TRL."""
+    tau_neg: float = Field(1.05, gt=0.0)
+    """τ_neg, the gate's temperature where A ≤ 0. 1.05 in the paper, verl and TRL."""
+
+
+# verl clamps log r to ±20 before exp (compute_policy_loss_vanilla, _sapo, ...). SAPO needs a clamp:
+# past it σ(τ(r − 1)) is exactly 1 or its gradient factor r is 0, but an unclamped exp overflows to inf
+# at log r ≈ 89 in float32 and the backward pass turns 0·inf into NaN. TRL does not clamp.
+SAPO_LOG_RATIO_CLAMP = 20.0
+
+
+def sapo_gate(ratio: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
+    """SAPO's gate f(r) = σ(τ·(r − 1))·4/τ: f(1) = 2/τ, f'(1) = 1."""
+    return torch.sigmoid(tau * (ratio - 1.0)) * (4.0 / tau)
+
+
+def sapo(logp, old_logp, advantages, mask, cfg: SAPOConfig, ctx: LossContext | None = None):
+    """L = −f_τ(r)·A, τ = τ_pos if A > 0 else τ_neg, r = exp(clamp(logp − old_logp, ±20)) (verl
+    0.9.1's compute_policy_loss_sapo; TRL 1.16's "sapo" without the clamp). Metrics: the ratio
+    statistics, and `is_weight_mean`, the mean factor 4·σ·(1 − σ)·r that multiplies −A·∇log π
+    (1 on policy; CISPO logs its clipped weight under the same name). Nothing is clipped, so no
+    clip fractions (verl and TRL log 0)."""
+    log_ratio = torch.clamp(logp - old_logp, -SAPO_LOG_RATIO_CLAMP, SAPO_LOG_RATIO_CLAMP)
+    ratio = torch.exp(log_ratio)
+    tau = torch.where(advantages > 0, cfg.tau_pos, cfg.tau_neg).to(ratio.dtype)
+    pg_loss = -sapo_gate(ratio, tau) * advantages
+    with torch.no_grad():
+        metrics = _ratio_metrics(ratio, log_ratio, mask)
+        gate = torch.sigmoid(tau * (ratio - 1.0))
+        metrics["is_weight_mean"] = masked_mean(4.0 * gate * (1.0 - gate) * ratio, mask).item()
     return pg_loss, metrics
 
 
@@ -351,7 +407,9 @@ def kl_cov(logp, old_logp, advantages, mask, cfg: KLCovConfig, ctx: LossContext 
     return pg_loss, metrics
 
 
-LossConfig = PPOClipConfig | DAPOConfig | ReinforceConfig | GSPOConfig | CISPOConfig | ClipCovConfig | KLCovConfig
+LossConfig = (
+    PPOClipConfig | DAPOConfig | ReinforceConfig | GSPOConfig | CISPOConfig | ClipCovConfig | KLCovConfig | SAPOConfig
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +464,7 @@ LOSSES = {
     "cispo": cispo,
     "clip_cov": clip_cov,
     "kl_cov": kl_cov,
+    "sapo": sapo,
 }
 # Losses that select tokens by covariance; with scope "global" the trainer selects in a pre-pass.
 COV_LOSSES = {"clip_cov", "kl_cov"}

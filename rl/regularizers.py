@@ -36,7 +36,11 @@ class KLConfig(_Config):
 
 
 def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str) -> torch.Tensor:
-    """Per-token estimate of KL(π‖π_ref) from tokens sampled from π (http://joschu.net/blog/kl-approx.html)."""
+    """Per-token estimate of KL(π‖π_ref) from tokens sampled from π (http://joschu.net/blog/kl-approx.html).
+
+    Unclamped, deliberately: verl 0.9.1's `low_var_kl` clamps the log-ratio to ±20 and k3 to ±10, which
+    changes k3 (and removes its gradient) wherever log π − log π_ref < −2.61, exactly where the penalty
+    should pull hardest; TRL 1.16 does not clamp. docs/components.md, "log-ratio and KL clamps"."""
     log_r = logp - ref_logp
     if estimator == "k1":
         return log_r

@@ -1,7 +1,7 @@
 """Run the tiny CPU variant of every baseline recipe at an equal compute budget, print a table, and
 hand the runs to `asymptote compare` for fitted asymptotes.
 
-    python scripts/compare_tiny_recipes.py                       # all nine, 60 GRPO iterations' worth of FLOPs each
+    python scripts/compare_tiny_recipes.py                       # all ten, 60 GRPO iterations' worth of FLOPs each
     python scripts/compare_tiny_recipes.py --iterations 10 --recipes grpo,cispo,ppo   # a quick check
 
 The budget is the FLOPs (compute/flops: generation, training and forward-only passes) that the GRPO
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RECIPES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl"]
+RECIPES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl", "sapo"]
 
 
 def run(name: str, overrides: list[str], fresh: bool) -> Path:

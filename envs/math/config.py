@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rl.errors import KeyedValueError
+
 # The reasoning-gym families whose gold answer is one number that math_verify reads and compares
 # reliably (checked on generated samples: every gold answer parses and verifies against itself, and
 # an off-by-one answer is rejected). Families left out, and why:
@@ -172,10 +174,11 @@ class MathEnvConfig(_Config):
     def _one_source(self) -> "MathEnvConfig":
         if bool(self.tasks) == (self.dataset is not None):
             given = "both" if self.tasks else "neither"
-            raise ValueError(
+            raise KeyedValueError(("tasks", "dataset"), (
                 f"give exactly one source of problems, `tasks` (procedural reasoning-gym families) or `dataset` "
                 f"(a JSONL file); got {given}"
-            )
+            ))
         if self.val_dataset is not None and self.dataset is None:
-            raise ValueError("val_dataset needs `dataset` (procedural tasks generate their own validation set)")
+            raise KeyedValueError(("val_dataset", "dataset"),
+                                  "val_dataset needs `dataset` (procedural tasks generate their own validation set)")
         return self

@@ -91,7 +91,50 @@ def test_unknown_component_names_list_the_allowed_ones(base):
 
 def test_group_size_one_with_grpo(base):
     msg = _error(base, ["algorithm.group_size=1"])
-    assert "algorithm: group_size must be at least 2 with the 'grpo' advantage" in msg
+    assert "override 'algorithm.group_size=1': algorithm.group_size: group_size must be at least 2 with the 'grpo' advantage" in msg
+
+
+def test_group_size_one_with_reinforce_pp_group_mean_is_rejected(base):
+    # every completion would be its own group's mean: all advantages 0, a run that trains nothing
+    msg = _error(base, ["algorithm.advantage={name: reinforce_pp}", "algorithm.group_size=1"])
+    assert "algorithm.group_size: group_size must be at least 2 with the 'reinforce_pp' advantage with baseline 'group_mean'" in msg
+    assert "algorithm.advantage.baseline: none" in msg
+    # switching the baseline on over a group_size 1 recipe names the baseline's setter
+    msg = _error(base, ["algorithm.group_size=1", "algorithm.advantage={name: reinforce_pp, baseline: none}",
+                        "algorithm.advantage.baseline=group_mean"])
+    assert "override 'algorithm.advantage.baseline=group_mean': algorithm.advantage: group_size must be at least 2" in msg
+    r = load_recipe(base, ["algorithm.advantage={name: reinforce_pp, baseline: none}", "algorithm.group_size=1"])
+    assert r.algorithm.group_size == 1 and r.algorithm.advantage.baseline == "none"
+
+
+def test_errors_name_the_file_that_set_the_offending_value(tmp_path, base):
+    """A model validator's error sits at the model (`algorithm`), which the base set; the error names
+    the key and the recipe or override that set the offending value (issue 17, item 6)."""
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\nname: child\nalgorithm:\n  group_size: 1\n")
+    msg = _error(child)
+    assert f"{child.resolve()}: algorithm.group_size: group_size must be at least 2" in msg
+    assert str(base.resolve()) not in msg
+    # a recipe that gives no env.tasks (and no dataset)
+    child.write_text("base: base.yaml\nname: child\nenv:\n  tasks: []\n")
+    msg = _error(child)
+    assert f"{child.resolve()}: env.tasks: give exactly one source of problems" in msg and "got neither" in msg
+    # the value the base set is still the base's error
+    (tmp_path / "b2.yaml").write_text(BASE.replace("group_size: 4", "group_size: 1"))
+    (tmp_path / "c2.yaml").write_text("base: b2.yaml\nname: child\ntrain: {iterations: 3}\n")
+    assert f"{(tmp_path / 'b2.yaml').resolve()}: algorithm.group_size: group_size" in _error(tmp_path / "c2.yaml")
+    # recipe-level combinations: the override that broke it
+    msg = _error(base, ["engine.max_new_tokens=64", "algorithm.length.overlong_buffer=64"])
+    assert "override 'algorithm.length.overlong_buffer=64': algorithm.length.overlong_buffer: algorithm.length.overlong_buffer (64)" in msg
+    msg = _error(base, ["train.prompts_per_iteration=6", "train.mini_batches=4"])
+    assert "override 'train.mini_batches=4': train.mini_batches: mini_batches (4) must divide" in msg
+
+
+def test_committed_recipes_report_the_child_not_grpo_yaml(tmp_path):
+    child = tmp_path / "mine.yaml"
+    child.write_text(f"base: {ROOT / 'recipes' / 'grpo.yaml'}\nalgorithm:\n  group_size: 1\n")
+    msg = _error(child)
+    assert f"{child.resolve()}: algorithm.group_size" in msg and "grpo.yaml:" not in msg
 
 
 def test_minibatches_must_divide_prompts(base):
@@ -142,7 +185,7 @@ def test_component_without_name(tmp_path, base):
 
 def test_component_unions_list_the_allowed_names(base):
     msg = _error(base, ["algorithm.loss.name=kl-cov"])
-    assert "allowed: 'ppo_clip', 'dapo', 'reinforce', 'gspo', 'cispo', 'clip_cov', 'kl_cov'" in msg
+    assert "allowed: 'ppo_clip', 'dapo', 'reinforce', 'gspo', 'cispo', 'clip_cov', 'kl_cov', 'sapo'" in msg
     msg = _error(base, ["algorithm.advantage.name=vtrace"])
     assert "allowed: 'grpo', 'rloo', 'reinforce_pp', 'gae'" in msg
     msg = _error(base, ["algorithm.loss={name: cispo, epsilon_high: 5}"])
@@ -171,6 +214,10 @@ def test_recipe_warnings_for_kl_cov_on_policy_and_gspo_token_mean(base):
     off_policy = load_recipe(base, ["algorithm.loss.name=kl_cov", "train.epochs=2"])
     assert not recipe_warnings(off_policy)
     assert any("GSPO's objective is a mean over sequences" in w for w in recipe_warnings(load_recipe(base, ["algorithm.loss.name=gspo"])))
+    assert any("SAPO's objective is a mean over sequences" in w for w in recipe_warnings(load_recipe(base, ["algorithm.loss.name=sapo"])))
+    sapo = load_recipe(ROOT / "recipes" / "tiny" / "sapo.yaml")
+    assert (sapo.algorithm.loss.name, sapo.algorithm.loss.tau_pos, sapo.algorithm.loss.tau_neg) == ("sapo", 1.0, 1.05)
+    assert not recipe_warnings(sapo)
 
 
 def test_a_component_of_another_name_replaces_the_base_component(tmp_path, base):
@@ -191,7 +238,7 @@ def test_another_engine_keeps_the_sampling_settings():
     assert r.engine.vllm.max_model_len == 512  # kept too; unused by hf
 
 
-BASELINES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl"]
+BASELINES = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "clip_cov", "kl_cov", "ppo", "scalerl", "sapo"]
 # what a tiny variant may change from its real recipe (each says so in its header)
 TINY_CHANGES = {"group_size", "length", "dynamic_sampling"}
 

@@ -16,6 +16,7 @@ from rl.losses import (
     LossContext,
     PPOClipConfig,
     ReinforceConfig,
+    SAPOConfig,
     aggregation_weights,
     cispo,
     clip_cov,
@@ -24,6 +25,7 @@ from rl.losses import (
     kl_cov,
     ppo_clip,
     reinforce,
+    sapo,
     token_covariance,
 )
 
@@ -58,8 +60,27 @@ def test_ppo_symmetric_clip_and_dual_clip():
     loss, _ = ppo_clip(logp, old, adv, mask, PPOClipConfig(clip_low=0.2, clip_high=0.2))
     assert loss.detach().squeeze(0).tolist() == pytest.approx([-1.2, 5.0, -1.2], abs=1e-6)
     # dual clip c=3 bounds the negative-advantage loss at -c·A = 3
-    loss, _ = ppo_clip(logp, old, adv, mask, PPOClipConfig(clip_low=0.2, clip_high=0.2, dual_clip=3.0))
+    loss, metrics = ppo_clip(logp, old, adv, mask, PPOClipConfig(clip_low=0.2, clip_high=0.2, dual_clip=3.0))
     assert loss.detach().squeeze(0).tolist() == pytest.approx([-1.2, 3.0, -1.2], abs=1e-6)
+    assert metrics["clip_frac_dual"] == pytest.approx(1 / 3)  # the r = 5, A = −1 token
+
+
+def test_dual_clip_fraction_counts_the_tokens_it_hit_as_verl():
+    # A < 0 everywhere, c = 3: r = 2.5 (under c: PPO's loss 2.5 kept), 3.5 and 10 (hit), 0.5 (clipped
+    # low, not dual); A > 0 with r = 10 is never dual-clipped. verl's pg_clipfrac_lower counts the same.
+    logp, old, adv, mask = _ppo_inputs([2.5, 3.5, 10.0, 0.5, 10.0], [-1.0, -1.0, -2.0, -1.0, 1.0])
+    loss, metrics = ppo_clip(logp, old, adv, mask, PPOClipConfig(dual_clip=3.0))
+    assert loss.detach().squeeze(0).tolist() == pytest.approx([2.5, 3.0, 6.0, 0.8, -1.2], abs=1e-6)
+    assert metrics["clip_frac_dual"] == pytest.approx(2 / 5)
+    ratio, a = torch.exp(logp.detach()), adv
+    pg1, pg2 = -a * ratio, -a * torch.clamp(ratio, 0.8, 1.2)
+    clip1 = torch.maximum(pg1, pg2)
+    verl_lower = (torch.gt(clip1, -a * 3.0) * (a < 0).float()).mean().item()
+    assert metrics["clip_frac_dual"] == pytest.approx(verl_lower)
+    loss.sum().backward()
+    assert logp.grad.squeeze(0).tolist() == pytest.approx([2.5, 0.0, 0.0, 0.0, 0.0], abs=1e-6)
+    _, metrics = ppo_clip(logp, old, adv, mask, PPOClipConfig())
+    assert metrics["clip_frac_dual"] == 0.0
 
 
 def test_metrics_ignore_masked_tokens():
@@ -176,9 +197,14 @@ def test_cispo_by_hand_with_an_absolute_cap():
 
 def test_cispo_floor_and_cap_between():
     logp, old, adv, mask = _ppo_inputs([0.5, 5.5], [1.0, 1.0])
-    loss, _ = cispo(logp, old, adv, mask, CISPOConfig(cap=4.0, floor=0.8))
+    loss, m = cispo(logp, old, adv, mask, CISPOConfig(cap=4.0, floor=0.8))
     loss.sum().backward()
     assert logp.grad.squeeze(0).tolist() == pytest.approx([-0.8, -4.0])
+    # clip fractions count the tokens whose weight a bound changed, whatever A's sign (docs/components.md;
+    # verl counts ratio != clipped_ratio); the gradient is kept
+    assert (m["clip_frac_low"], m["clip_frac_high"]) == (pytest.approx(0.5), pytest.approx(0.5))
+    _, m = cispo(logp, old, -adv, mask, CISPOConfig(cap=4.0, floor=0.8))
+    assert (m["clip_frac_low"], m["clip_frac_high"]) == (pytest.approx(0.5), pytest.approx(0.5))
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,3 +321,101 @@ def test_aggregation_ignores_fully_masked_rows():
     w = aggregation_weights(mask, groups, AggregationConfig(name="prompt_mean"), norm_length=3)
     assert w[0, 0] == pytest.approx(1 / (2 * 2)) and w[2, 0] == pytest.approx(1 / (3 * 2))
     assert w.sum().item() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# SAPO
+# --------------------------------------------------------------------------------------------
+
+
+def test_sapo_values_gradients_and_weight_by_hand():
+    # f(r) = σ(τ(r − 1))·4/τ, L = −f·A, τ = τ_pos = 1 where A > 0, τ_neg = 1.05 where A ≤ 0;
+    # dL/dlogp = −4σ(1 − σ)·r·A.
+    # r=1,   A=+1, τ=1:    σ(0) = .5: L = −2;                           grad −1 (REINFORCE's)
+    # r=1.5, A=+1, τ=1:    σ(.5) = .62245933: L = −2.48983732;          grad −4·.62245933·.37754067·1.5 = −1.41002227
+    # r=.5,  A=−1, τ=1.05: σ(−.525) = .37168381: L = .37168381·4/1.05 = 1.41593833; grad 4·.37168381·.62831619·.5 = .46706991
+    # r=1,   A=−1, τ=1.05: L = .5·4/1.05 = 1.90476190;                  grad +1
+    # r=1,   A=0:          L = 0, grad 0 (τ_neg's gate times 0)
+    logp, old, adv, mask = _ppo_inputs([1.0, 1.5, 0.5, 1.0, 1.0], [1.0, 1.0, -1.0, -1.0, 0.0])
+    loss, metrics = sapo(logp, old, adv, mask, SAPOConfig())
+    assert loss.detach().squeeze(0).tolist() == pytest.approx([-2.0, -2.48983732, 1.41593833, 1.90476190, 0.0], abs=1e-6)
+    loss.sum().backward()
+    assert logp.grad.squeeze(0).tolist() == pytest.approx([-1.0, -1.41002227, 0.46706991, 1.0, 0.0], abs=1e-6)
+    # is_weight_mean: the factor 4σ(1 − σ)·r on −A·∇log π, averaged over tokens (the A = 0 token: τ_neg, r = 1 → 1)
+    assert metrics["is_weight_mean"] == pytest.approx((1.0 + 1.41002227 + 0.46706991 + 1.0 + 1.0) / 5, abs=1e-6)
+    assert "clip_frac_low" not in metrics and metrics["ratio_max"] == pytest.approx(1.5)
+
+
+def test_sapo_temperatures_are_the_configs():
+    # τ_neg = 2 for the negative token: f(1) = 4/2·.5 = 1, so L = +1; τ_pos = 0.5 for the positive one: L = −4
+    logp, old, adv, mask = _ppo_inputs([1.0, 1.0], [1.0, -1.0])
+    loss, _ = sapo(logp, old, adv, mask, SAPOConfig(tau_pos=0.5, tau_neg=2.0))
+    assert loss.detach().squeeze(0).tolist() == pytest.approx([-4.0, 1.0])
+    assert LOSSES["sapo"] is sapo
+
+
+def _verl_sapo(old_log_prob, log_prob, advantages, response_mask, tau_pos, tau_neg):
+    """verl 0.9.1 core_algos.compute_policy_loss_sapo, reproduced from its source: the per-token
+    loss, then agg_loss(..., "seq-mean-token-mean") (the mode SAPO forces), dp_size 1."""
+    tau_pos = torch.as_tensor(tau_pos, dtype=advantages.dtype)
+    tau_neg = torch.as_tensor(tau_neg, dtype=advantages.dtype)
+    negative_approx_kl = torch.clamp(log_prob - old_log_prob, min=-20.0, max=20.0)
+    ratio = torch.exp(negative_approx_kl)
+    taus = torch.where(advantages > 0, tau_pos, tau_neg)
+    gates = torch.sigmoid(taus * (ratio - 1.0)) * (4.0 / taus)
+    pg_losses = -gates * advantages
+    seq_mask = torch.sum(response_mask, dim=-1)
+    seq_losses = torch.sum(pg_losses * response_mask, dim=-1) / (seq_mask + 1e-8)
+    seq_mask = (seq_mask > 0).float()
+    return pg_losses, (seq_losses * seq_mask).sum() / seq_mask.sum()
+
+
+def _trl_sapo(per_token_logps, old_per_token_logps, advantages, mask, pos, neg):
+    """TRL 1.16 GRPOTrainer._compute_loss with loss_type="sapo", reproduced from its source (token-level
+    importance sampling, beta = 0): per-token loss and the "grpo" aggregation it shares."""
+    coef_1 = torch.exp(per_token_logps - old_per_token_logps)
+    temperatures = torch.where(advantages > 0, pos, neg)
+    per_token_loss = -(torch.sigmoid(temperatures * (coef_1 - 1)) * 4 / temperatures) * advantages
+    return per_token_loss, ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+
+
+def test_sapo_matches_verl_and_trl_on_identical_tensors():
+    torch.manual_seed(0)
+    B, T = 6, 7
+    old = torch.randn(B, T) - 2.0
+    mask = torch.ones(B, T)
+    mask[1, 4:] = 0
+    mask[3, 1:] = 0
+    mask[5, 2] = 0  # a hole mid-sequence
+    adv = torch.randn(B, 1).expand(B, T).contiguous() * mask
+    adv[2] = 0.0  # A = 0 takes τ_neg
+    cfg = SAPOConfig(tau_pos=1.0, tau_neg=1.05)
+    weights = aggregation_weights(mask, torch.arange(B), AggregationConfig(name="seq_mean_token_mean"), norm_length=T)
+    grads = {}
+    for name in ("ours", "verl", "trl"):
+        logp = (old + 0.3 * torch.randn(B, T, generator=torch.Generator().manual_seed(1))).requires_grad_(True)
+        if name == "ours":
+            per_token, _ = sapo(logp, old, adv, mask, cfg)
+            total = (per_token * weights).sum()
+        elif name == "verl":
+            per_token, total = _verl_sapo(old, logp, adv, mask, 1.0, 1.05)
+        else:
+            per_token, total = _trl_sapo(logp, old, adv, mask, 1.0, 1.05)
+        total.backward()
+        grads[name] = (per_token.detach() * mask, total.detach(), logp.grad.clone())
+    for other in ("verl", "trl"):
+        assert torch.allclose(grads["ours"][0], grads[other][0], atol=5e-7, rtol=0)
+        assert grads["ours"][1].item() == pytest.approx(grads[other][1].item(), abs=5e-7)
+        assert torch.allclose(grads["ours"][2], grads[other][2], atol=5e-7, rtol=0)
+
+
+def test_sapo_ratio_far_off_policy_stays_finite():
+    # log r = ±100: exp overflows in float32 without verl's ±20 clamp (TRL has none) and 0·inf would be NaN
+    logp, old, adv, mask = _ppo_inputs([1.0, 1.0], [1.0, -1.0])
+    logp = torch.tensor([[100.0, -100.0]], requires_grad=True)
+    loss, metrics = sapo(logp, old, adv, mask, SAPOConfig())
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(logp.grad).all()
+    # r = e^20: σ(τ(r − 1)) = 1, L = −4/τ_pos·A = −4; r = e^−20 ≈ 0: L = σ(−τ_neg)·4/τ_neg = .98752
+    assert loss.detach().squeeze(0).tolist() == pytest.approx([-4.0, 4 / 1.05 / (1 + math.exp(1.05))], abs=1e-5)
+    assert logp.grad.abs().max().item() == 0.0  # outside the clamp: no gradient (the gate is flat there anyway)

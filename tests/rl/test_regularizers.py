@@ -18,6 +18,16 @@ def test_kl_estimators_by_hand():
         kl_estimate(logp, ref, "k4")
 
 
+def test_k3_is_not_clamped_as_verl_does():
+    # verl 0.9.1's low_var_kl clamps k3 to ±10 (and its log-ratio to ±20); ours keeps the value and the
+    # gradient: at log π − log π_ref = −3, k3 = e³ − 1 − 3 = 16.0855 (verl: 10, with no gradient)
+    logp = torch.tensor([-3.0], requires_grad=True)
+    k3 = kl_estimate(logp, torch.zeros(1), "k3")
+    assert k3.item() == pytest.approx(math.exp(3) - 4)
+    k3.sum().backward()
+    assert logp.grad.item() == pytest.approx(1 - math.exp(3))  # d/dx (e^{−x} − 1 + x)
+
+
 def test_k3_is_unbiased_for_the_true_kl():
     torch.manual_seed(0)
     p = torch.tensor([0.7, 0.2, 0.1])
