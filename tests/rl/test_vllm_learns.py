@@ -48,6 +48,7 @@ def test_the_tiny_math_recipe_learns(tmp_path, model_dir, engine):
         "checkpoint.every=16",
         "engine.vllm.max_num_seqs=64",
         "engine.vllm.max_model_len=256",
+        "resources.cpu_threads=2",  # alone on the machine (pytest runs one test at a time): 1.5x faster
         *ENGINES[engine],
     ])
     lines = read_jsonl(train(recipe) / "metrics.jsonl")
