@@ -139,11 +139,12 @@ def _positive(text: str) -> float:
     return v
 
 
-def fit_main(argv: list[str]) -> int:
-    """What ``asymptote fit ARGV...`` does: the demo calls it to fit its own run at the end."""
+def analysis_main(argv: list[str]) -> int:
+    """What ``asymptote fit|compare|predict ARGV...`` does (argv[0] the command): the demo fits its own
+    run with it at the end, the sweep compares its finished arms."""
     parser = argparse.ArgumentParser(prog="asymptote")
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["fit", *argv])
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -18,9 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol, runtime_checkable
 
+import hashlib
 import json
 
 import numpy as np
+
+
+def derive_seed(*parts: object) -> int:
+    """A seed in [0, 2**31) from any tuple of ints and strings, stable across processes and runs
+    (unlike hash()). Below 2**31 so that reasoning-gym's `seed + index` stays a valid 32-bit seed."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**31
 
 
 def jsonl_objects(path: str | Path) -> Iterator[tuple[str, int, Any]]:
@@ -135,8 +143,6 @@ class EpochOrder:
         return [int(self.permutation(p // self.size)[p % self.size]) for p in range(position, position + count)]
 
     def permutation(self, epoch: int) -> np.ndarray:
-        from envs.math.sources import derive_seed
-
         if epoch not in self._perms:
             if len(self._perms) >= 2:
                 self._perms.pop(min(self._perms))

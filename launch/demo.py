@@ -32,7 +32,7 @@ PLATEAU_EVALS = 5
 
 
 def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -> int:
-    from analysis.cli import fit_main
+    from analysis.cli import analysis_main
     from rl.config import load_recipe
     from rl.logger import read_jsonl
     from rl.models import build_tiny_model
@@ -64,7 +64,7 @@ def run_demo(overrides: list[str] | tuple[str, ...] = (), fresh: bool = False) -
     )
     print(f"[demo] {throughput_line(lines)}")
     print(f"[demo] run directory: {run_dir}\n")
-    status = fit_main([str(run_dir)])
+    status = analysis_main(["fit", str(run_dir)])
     print(backtest_summary(run_dir))
     return status
 

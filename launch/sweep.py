@@ -252,11 +252,11 @@ def run_sweep(grid_path: str | Path, scheduler: str | None = None, nodes: int | 
     if failed:
         print(f"[asymptote] failed: {', '.join(failed)} (rerun the sweep to resume them)")
     if compare and not dry_run and finished and all(s.state in ("finished", "stopped") for s in rows):
-        from launch.cli import main as cli_main
+        from analysis.cli import analysis_main
 
         dirs = [str(s.arm.run_dir) for s in finished]
         print(f"[asymptote] asymptote compare {' '.join(dirs)}")
-        code = cli_main(["compare", *dirs, "--out", str(grid.arms[0].run_dir.parent / "compare")])
+        code = analysis_main(["compare", *dirs, "--out", str(grid.arms[0].run_dir.parent / "compare")])
         if code != 0:
             print("[asymptote] compare could not rank the runs yet (too few evals to fit?)")
     return 1 if failed else 0

@@ -8,7 +8,7 @@ import numpy as np
 
 from envs.base import EpochOrder, Prompt, jsonl_objects
 from envs.code.config import CodeEnvConfig
-from envs.math.sources import derive_seed
+from envs.base import derive_seed
 
 REQUIRED = ("id", "question", "tests")
 

@@ -6,7 +6,6 @@ question repeated within a list. Everything is a function of the arguments, seed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import jsonl_objects
+from envs.base import derive_seed, jsonl_objects  # derive_seed: re-exported for envs.math users
 from envs.math.config import TaskConfig, reasoning_gym_datasets
 
 log = logging.getLogger(__name__)
@@ -29,13 +28,6 @@ class Problem:
     question: str
     answer: str
     meta: dict[str, Any]
-
-
-def derive_seed(*parts: object) -> int:
-    """A seed in [0, 2**31) from any tuple of ints and strings, stable across processes and runs
-    (unlike hash()). Below 2**31 so that reasoning-gym's `seed + index` stays a valid 32-bit seed."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % 2**31
 
 
 def allocate(total: int, weights: list[float]) -> list[int]:

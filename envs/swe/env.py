@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from envs.base import EpochOrder, Prompt, StepResult
-from envs.math.sources import derive_seed
+from envs.base import derive_seed
 from envs.sandbox import make_backend
 from envs.sandbox.base import Sandbox
 from envs.swe.config import SWEEnvConfig

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from analysis.cli import fit_main, register
+from analysis.cli import analysis_main, register
 from synthetic_runs import write_run_dir
 
 
@@ -26,7 +26,7 @@ HOURS_TO_FLOPS = 3.1e15  # the committed run's flops are its device-hours x 3.1e
 
 
 def test_fit_on_the_committed_run(committed_run, tmp_path, capsys):
-    assert fit_main([str(committed_run), "--out", str(tmp_path), "--boot", "100"]) == 0
+    assert analysis_main(["fit", str(committed_run), "--out", str(tmp_path), "--boot", "100"]) == 0
     out = capsys.readouterr().out
     assert "A [95%]" in out and "tiny-grpo-s0" in out
     assert "predicted asymptote of val/accuracy for tiny-grpo-s0:" in out
