@@ -4,13 +4,12 @@ and CSV files (a header row of metric names, one row per logged step)."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from analysis.readers.base import Run, RunError
+from analysis.readers.base import Run, RunError, json_lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -26,18 +25,9 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     that repeat the current step (an eval logged beside the step's training line) are kept.
     """
     path = Path(path)
-    lines = path.read_text().splitlines()
     records: list[dict[str, Any]] = []
     last_step = None
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                break  # the last line was being written when the run stopped
-            raise RunError(f"{path}:{i} is not valid JSON ({e.msg}); every line must be one JSON object") from None
+    for i, rec in json_lines(path, "every line must be one JSON object"):
         if not isinstance(rec, dict):
             raise RunError(f"{path}:{i} is a JSON {type(rec).__name__}, expected an object of metrics")
         rec["_line"] = i

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +16,21 @@ Array = np.ndarray
 
 class RunError(ValueError):
     """A run that cannot be read or has no usable points; the message names the file and the problem."""
+
+
+def json_lines(path: Path, expected: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for every non-blank line of a JSONL log; a torn last line (the run was
+    stopped mid-write) is dropped, any other line that is not JSON is an error ending `expected`."""
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                return  # the last line was being written when the run stopped
+            raise RunError(f"{path}:{i} is not valid JSON ({e.msg}); {expected}") from None
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ Compute (verl/trainer/ppo/metric_utils.py, ``compute_throughout_metrics``):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.readers.base import Run, RunError, accumulate, number
+from analysis.readers.base import Run, RunError, accumulate, json_lines, number
 
 TOKENS = "perf/total_num_tokens"
 SECONDS = ("timing_s/step", "perf/time_per_step")
@@ -50,19 +49,8 @@ def read_verl(path: str | Path, gpus: int | None = None) -> Run:
     path = Path(path)
     if not path.is_file():
         raise RunError(f"{path} is not a file; expected the .jsonl of verl's file logger")
-    lines = path.read_text().splitlines()
     records: list[dict[str, Any]] = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                break  # the last line was being written when the run stopped
-            raise RunError(
-                f"{path}:{i} is not valid JSON ({e.msg}); verl's file logger writes one object a line"
-            ) from None
+    for i, obj in json_lines(path, "verl's file logger writes one object a line"):
         if not is_verl_line(obj):
             raise RunError(
                 f'{path}:{i} is not a line of verl\'s file logger: expected {{"step": N, "data": {{...}}}}, '
