@@ -52,17 +52,19 @@ class VLLMServerEngine:
                  server_options: dict | None = None):
         self.tokenizer, self.eos_ids, self.cfg, self.bucket_mb = tokenizer, list(eos_ids), cfg, bucket_mb
         self.version = 0
-        self.procs: dict[str, tuple[subprocess.Popen, Path]] = {}
+        self.procs: dict[str, tuple[subprocess.Popen, Path]] = {}  # url -> the server launched for it
+        self._started: list[subprocess.Popen] = []  # every launched server, bound or not (close() stops them)
         self._inflight: dict[str, int] = {}
         self._lock = threading.Lock()
         self._nccl = None
-        if cfg.urls:
-            self.urls = [u.rstrip("/") for u in cfg.urls]
-        else:
-            self.urls = self._launch(model_path, server_options or {})
-        self._inflight = {u: 0 for u in self.urls}
-        self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.urls)))
+        self._pool = None
         try:
+            if cfg.urls:
+                self.urls = [u.rstrip("/") for u in cfg.urls]
+            else:
+                self.urls = self._launch(model_path, server_options or {})
+            self._inflight = {u: 0 for u in self.urls}
+            self._pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.urls)))
             self._wait_healthy(cfg.startup_timeout_s if self.procs else cfg.timeout_s)
             if cfg.weight_transport == "nccl":
                 self._init_nccl()
@@ -75,12 +77,15 @@ class VLLMServerEngine:
     # ---------------------------------------------------------------------------------------
 
     def _launch(self, model_path, options: dict) -> list[str]:
-        urls = []
+        """Start cfg.num_servers servers and return their URLs. Without engine.server.port each server
+        binds a free port itself and writes it to a file beside its log (a port picked here and bound
+        there later could be taken in between, by vLLM's own ports among others)."""
+        started = []
         for i in range(self.cfg.num_servers):
-            port = self.cfg.port + i if self.cfg.port else _free_port()
-            url = f"http://127.0.0.1:{port}"
             log = Path(tempfile.mkdtemp(prefix="vllm-server-")) / "server.log"
-            cmd = [sys.executable, "-m", "rl.rollout.vllm_server", "--model", str(model_path), "--port", str(port),
+            port_file = log.with_name("port")
+            cmd = [sys.executable, "-m", "rl.rollout.vllm_server", "--model", str(model_path),
+                   "--port", str(self.cfg.port + i if self.cfg.port else 0), "--port-file", str(port_file),
                    "--eos-ids", ",".join(map(str, self.eos_ids))]
             for key, flag in (("dtype", "--dtype"), ("gpu_memory_utilization", "--gpu-memory-utilization"),
                               ("kv_cache_gb", "--kv-cache-gb"), ("max_model_len", "--max-model-len"),
@@ -95,6 +100,21 @@ class VLLMServerEngine:
                 env.pop(name, None)
             with open(log, "wb") as f:
                 proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+            self._started.append(proc)
+            started.append((proc, log, port_file))
+        deadline = time.monotonic() + self.cfg.startup_timeout_s
+        urls = []
+        for i, (proc, log, port_file) in enumerate(started):
+            while not port_file.exists():
+                text = None
+                if proc.poll() is not None:
+                    text = f"vllm server {i} exited with code {proc.returncode} before binding its port"
+                elif time.monotonic() > deadline:
+                    text = f"vllm server {i} did not bind a port within {self.cfg.startup_timeout_s:.0f} s"
+                if text:
+                    raise ServerError(f"{text}; its log ({log}) ends:\n{log.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.1)
+            url = f"http://127.0.0.1:{int(port_file.read_text())}"
             self.procs[url] = (proc, log)
             urls.append(url)
         return urls
@@ -238,16 +258,17 @@ class VLLMServerEngine:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        for proc, _ in self.procs.values():
+        for proc in self._started:
             if proc.poll() is None:
                 proc.terminate()
-        for proc, _ in self.procs.values():
+        for proc in self._started:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+        self._started.clear()
 
 
 def _free_port() -> int:

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Asymptote's vLLM rollout server (loopback HTTP).")
     p.add_argument("--model", required=True, help="Hugging Face model directory or hub id")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=int, required=True, help="0: any free port, written to --port-file")
+    p.add_argument("--port-file", default=None,
+                   help="write the port served on here once it is bound (how a launcher learns a --port 0 port)")
     p.add_argument("--eos-ids", default=None,
                    help="comma-separated token ids that end a completion (default: the model directory's "
                         "generation config and tokenizer, as the trainer's engines use)")
@@ -185,6 +187,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-enforce-eager", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    # Bind before vLLM starts: vLLM picks free ports of its own while it loads, and a port chosen
+    # by the launcher but not yet bound could be taken meanwhile (CI saw "Address already in use").
+    # Until the engine is up, a connection waits in the listen backlog.
+    httpd = ThreadingHTTPServer((a.host, a.port), BaseHTTPRequestHandler)
+    httpd.daemon_threads = True
+    port = httpd.server_address[1]
+    if a.port_file:
+        tmp = Path(a.port_file).with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(a.port_file)
     from rl.models import resolve_model_path
 
     a.model = str(resolve_model_path(a.model))  # a hub id: its snapshot in the Hugging Face cache
@@ -194,9 +206,8 @@ def main(argv: list[str] | None = None) -> None:
         enforce_eager=not a.no_enforce_eager, max_model_len=a.max_model_len, max_num_seqs=a.max_num_seqs,
         kv_cache_gb=a.kv_cache_gb, seed=a.seed, tensor_parallel_size=a.tensor_parallel_size,
     )
-    httpd = ThreadingHTTPServer((a.host, a.port), make_handler(RolloutServer(generator)))
-    httpd.daemon_threads = True
-    print(f"[vllm_server] serving {a.model} on http://{a.host}:{a.port}", flush=True)
+    httpd.RequestHandlerClass = make_handler(RolloutServer(generator))
+    print(f"[vllm_server] serving {a.model} on http://{a.host}:{port}", flush=True)
     try:
         httpd.serve_forever()
     finally:

@@ -78,3 +78,25 @@ def test_a_killed_server_is_named_in_the_error(engine):
         engine.generate(_prompts(engine.tokenizer), SamplingParams(n=2, max_new_tokens=4))
     with pytest.raises(ServerError, match=url):
         engine.health()
+
+
+def test_a_server_that_dies_while_starting_is_named_with_its_log(tmp_path, tiny_model_dir):
+    tok = load_tokenizer(tiny_model_dir)
+    cfg = ServerConfig(num_servers=1, timeout_s=30, retries=0, startup_timeout_s=60)
+    with pytest.raises(ServerError, match=r"vllm server .*exited with code 1.*its log .*server\.log\) ends:"
+                                          r"(?s:.*)no-such-model"):
+        VLLMServerEngine(tmp_path / "no-such-model", tok, [0], cfg)
+
+
+def test_the_server_writes_the_port_it_bound_before_loading_the_model(tmp_path):
+    """Servers bind a free port themselves: a port picked by the launcher and bound only after vLLM
+    loaded was taken in between on CI (vLLM opens ports of its own while it starts)."""
+    import subprocess
+    import sys
+
+    port_file = tmp_path / "port"
+    proc = subprocess.run([sys.executable, "-m", "rl.rollout.vllm_server", "--model", str(tmp_path / "missing"),
+                           "--port", "0", "--port-file", str(port_file), "--eos-ids", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "missing" in proc.stderr + proc.stdout
+    assert 1024 <= int(port_file.read_text()) < 65536  # bound (port 0 -> a real port) before the model failed
