@@ -16,6 +16,8 @@
         7. optimizer    mini_batches optimizer steps per epoch, epochs passes, gradient accumulation
         8. weight sync, eval, log, checkpoint
 
+Steps 4 and 6-7 are written in rl/update.py (PolicyUpdate, a base of Trainer).
+
 With async.max_off_policy_steps = k > 0 (PipelineRL), steps 1-3 run in a background thread
 (rl/async_sampler.py) while 4-7 run here; the weight sync of step 8 lands in the engine between
 decoding steps, and groups more than k optimizer steps stale are dropped (counted).
@@ -30,8 +32,6 @@ TrainerState.extra.
 
 from __future__ import annotations
 
-import contextlib
-import math
 import shutil
 import time
 import warnings
@@ -45,34 +45,33 @@ from transformers import get_scheduler
 from analysis.live import LivePredictor
 from envs import make_env
 from rewards import RewardConfig, RewardFunctionConfig
-from rl.advantages import ADVANTAGES, gae, token_rewards
 from rl.async_sampler import AsyncSampler
-from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
+from rl.batch import make_batch
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
-from rl.critic import Critic, explained_variance, value_loss
-from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_engine_topology, check_world_size,
+from rl.critic import Critic
+from rl.distributed import (MainProcessEngine, ShardedEngine, check_engine_topology, check_world_size,
                             full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
-                            rank_micro_batches, reduce_metrics, shard_fsdp2, sharded_scorer,
-                            sharded_forward)
+                            shard_fsdp2, sharded_scorer)
 from rl.filters import zero_variance
 from rl.lora import ADAPTER_DIR, apply_lora, merged_state_dict, save_adapter
-from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
-from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
+from rl.logger import NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
-from rl.numerics import tis_weights
-from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 from rl.rollout import make_engine, server_config
 from rl.rollout.base import SamplingParams
+from rl.rollout.multiturn import episode_prompt
 from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.threads import set_torch_threads
-from rl.rollout.multiturn import episode_prompt
+from rl.update import PolicyUpdate
 from rl.warm_start import ensure_warm_start
+
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
 
 
-class Trainer:
+class Trainer(PolicyUpdate):
+    """The loop of the module docstring; steps 4 and 6-7 are PolicyUpdate's (rl/update.py)."""
+
     def __init__(self, recipe: Recipe, resume: bool = False):
         self.recipe = recipe
         # before any torch work: a pool as wide as the cores stalls when a neighbour is busy (rl/threads.py)
@@ -95,53 +94,8 @@ class Trainer:
         # depend on whether it trained the warm start itself
         set_seed(recipe.seed)
         self.tokenizer = load_tokenizer(start_path)
-        model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
-        if recipe.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-        if recipe.model.lora is not None:  # only the adapters train (rl/lora.py)
-            if recipe.model.gradient_checkpointing:
-                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
-            model = apply_lora(model, recipe.model.lora)
-        model.train()
-        model = shard_fsdp2(model, acc, recipe)  # fsdp on CPU processes: sharded here, before the optimizer
-        self.ref_model = None
-        if recipe.algorithm.kl.coef > 0:
-            self.ref_model = load_model(start_path, recipe.model.dtype, recipe.model.fp32_lm_head)
-            self.ref_model.eval().requires_grad_(False)
-
-        opt = recipe.optimizer
-        optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
-        )
-        total_steps = recipe.train.iterations * recipe.train.epochs * recipe.train.mini_batches
-        self.scheduler = get_scheduler(
-            SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
-        )
-        self.n_params = non_embedding_params(model)
-        self.model, self.optimizer = prepare_policy(self.accelerator, recipe, model, optimizer)
-        if self.ref_model is not None:  # on the device; under ZeRO-3 a partitioned inference engine
-            self.ref_model = prepare_frozen(self.ref_model, self.accelerator)
-        # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
-        self.accelerator.register_for_checkpointing(self.scheduler)
-        self.policy = self.accelerator.unwrap_model(self.model)
-        # prepared after the policy, always in this order: checkpoints restore by position
-        self.critic = None
-        if recipe.algorithm.critic is not None:
-            self.critic = Critic(recipe.algorithm.critic, start_path, recipe.model.dtype,
-                                 self.policy.config.hidden_size, self.accelerator, recipe.model.lora)
-
-        # the engine: one per rank (hf, vllm), or vLLM servers driven by the main process alone
-        # (vllm-server), whose completions are broadcast to the other ranks
-        server, world = recipe.engine.name == "vllm-server", acc.num_processes
-        check_engine_topology(recipe, world)
-        make = lambda: make_engine(recipe.engine, self.policy, self.tokenizer, start_path, recipe.model.dtype, recipe.seed)  # noqa: E731
-        if server and world > 1:
-            self.local_engine = make() if self.main else None  # the async generator's: no collectives
-            self.engine = MainProcessEngine(self.local_engine, acc, recipe.engine.vllm.bucket_mb)
-        else:
-            self.local_engine = self.engine = make()
-            if world > 1 or is_zero3(acc):  # generate on every rank, gather the completions
-                self.engine = ShardedEngine(self.engine, acc, self.policy, recipe.distributed.rollouts)
+        self._build_policy(start_path)
+        self._build_engine(start_path)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
         self.sampler.score = sharded_scorer(acc)  # each rank scores its share of the completions
         self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
@@ -154,11 +108,65 @@ class Trainer:
         self.state = TrainerState()
         if not fresh_start:
             self._resume()
-        elif server and server_config(recipe.engine.server).urls:
+        elif recipe.engine.name == "vllm-server" and server_config(recipe.engine.server).urls:
             # attached servers may hold another run's weights: they get this run's before serving it
             self.engine.update_weights(self.policy, 0)
         self.history = read_jsonl(self.run_dir / "metrics.jsonl")
         self.logger = RunLogger(self.run_dir, recipe, resume=not fresh_start) if self.main else NullLogger()
+
+    def _build_policy(self, start_path: Path) -> None:
+        """The policy (LoRA adapters only, if asked; FSDP-sharded on CPU processes), the frozen
+        reference for a KL term, AdamW and its schedule, the critic: prepared by accelerate."""
+        r, acc = self.recipe, self.accelerator
+        model = load_model(start_path, r.model.dtype, r.model.fp32_lm_head)
+        if r.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        if r.model.lora is not None:  # only the adapters train (rl/lora.py)
+            if r.model.gradient_checkpointing:
+                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad path
+            model = apply_lora(model, r.model.lora)
+        model.train()
+        model = shard_fsdp2(model, acc, r)  # fsdp on CPU processes: sharded here, before the optimizer
+        self.ref_model = None
+        if r.algorithm.kl.coef > 0:
+            self.ref_model = load_model(start_path, r.model.dtype, r.model.fp32_lm_head)
+            self.ref_model.eval().requires_grad_(False)
+
+        opt = r.optimizer
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay
+        )
+        total_steps = r.train.iterations * r.train.epochs * r.train.mini_batches
+        self.scheduler = get_scheduler(
+            SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps, num_training_steps=total_steps
+        )
+        self.n_params = non_embedding_params(model)
+        self.model, self.optimizer = prepare_policy(acc, r, model, optimizer)
+        if self.ref_model is not None:  # on the device; under ZeRO-3 a partitioned inference engine
+            self.ref_model = prepare_frozen(self.ref_model, self.accelerator)
+        # the scheduler steps once per optimizer step at any world size (not prepared, only saved)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.policy = self.accelerator.unwrap_model(self.model)
+        # prepared after the policy, always in this order: checkpoints restore by position
+        self.critic = None
+        if r.algorithm.critic is not None:
+            self.critic = Critic(r.algorithm.critic, start_path, r.model.dtype,
+                                 self.policy.config.hidden_size, self.accelerator, r.model.lora)
+
+    def _build_engine(self, start_path: Path) -> None:
+        """The engine: one per rank (hf, vllm), or vLLM servers driven by the main process alone
+        (vllm-server), whose completions are broadcast to the other ranks."""
+        r, acc = self.recipe, self.accelerator
+        server, world = r.engine.name == "vllm-server", acc.num_processes
+        check_engine_topology(r, world)
+        make = lambda: make_engine(r.engine, self.policy, self.tokenizer, start_path, r.model.dtype, r.seed)  # noqa: E731
+        if server and world > 1:
+            self.local_engine = make() if self.main else None  # the async generator's: no collectives
+            self.engine = MainProcessEngine(self.local_engine, acc, r.engine.vllm.bucket_mb)
+        else:
+            self.local_engine = self.engine = make()
+            if world > 1 or is_zero3(acc):  # generate on every rank, gather the completions
+                self.engine = ShardedEngine(self.engine, acc, self.policy, r.distributed.rollouts)
 
     # ----------------------------------------------------------------------------------------
     # The loop
@@ -269,126 +277,6 @@ class Trainer:
             timings[name] = timings.get(name, 0.0) + seconds
         return rollouts, metrics
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
-        """Steps 6-7: the policy loss on the batch, mini_batches optimizer steps per epoch."""
-        r, algo = self.recipe, self.recipe.algorithm
-        if len(batch) == 0:  # everything was filtered out
-            return {"train/skipped_update": 1.0, "train/trained_tokens": 0, "train/forward_tokens": self._forward_tokens}
-        multi_update = r.train.epochs * r.train.mini_batches > 1
-        with torch.no_grad():
-            self._forward_only(batch, old=multi_update or algo.tis is not None, ref=self.ref_model is not None)
-        entropy = self.state.extra.setdefault("entropy", {"coef": algo.entropy.coef, "last": None})
-        alpha = entropy_bonus_coef(entropy["coef"], entropy["last"], algo.entropy)
-
-        group_order = torch.unique(batch.group_ids)  # sorted; groups stay whole in a mini-batch
-        stats = MetricAccumulator()
-        trained_tokens, fwd_bwd_time, optim_time = 0, 0.0, 0.0
-        for epoch in range(r.train.epochs):
-            for mb_groups in torch.chunk(group_order, r.train.mini_batches):
-                mb = batch.select(torch.nonzero(torch.isin(batch.group_ids, mb_groups)).squeeze(1))
-                weights = aggregation_weights(mb.mask, mb.group_ids, algo.aggregation, r.engine.max_new_tokens)
-                value_weights = mb.mask / mb.mask.sum().clamp(min=1)  # the critic's loss: token mean
-                selected = self._cov_prepass(mb, stats)  # Clip-Cov/KL-Cov over the whole mini-batch
-                # this rank's share of the mini-batch, in as many micro-batches as every other rank's
-                acc = self.accelerator
-                chunks = rank_micro_batches(len(mb), acc.process_index, acc.num_processes, r.train.micro_batch_size)
-                lr = self.scheduler.get_last_lr()[0]
-                for i, idx in enumerate(chunks):
-                    t0 = time.perf_counter()
-                    empty = len(idx) == 0  # a rank whose share ran out still runs the collectives, weight 0
-                    idx = torch.zeros(1, dtype=torch.long) if empty else idx
-                    micro = mb.select(idx)
-                    width = micro.mask.shape[1]
-                    ctx = LossContext(
-                        generator=torch.Generator().manual_seed(r.seed * 1_000_003 + self.state.step * 1_009 + i),
-                        selected=None if selected is None else selected[idx][:, :width],
-                    )
-                    last = i == len(chunks) - 1
-                    with self._no_sync(last=last):
-                        w = (weights[idx][:, :width] * (not empty), value_weights[idx][:, :width] * (not empty))
-                        loss, critic_loss = self._micro_loss(micro, w, ctx, alpha, MetricAccumulator() if empty else stats,
-                                                             epoch == 0)
-                        backward(self.accelerator, self.model, loss, last)
-                        if critic_loss is not None:  # a separate critic: its own backward (its own engine)
-                            self.critic.backward(critic_loss, last)
-                    fwd_bwd_time += time.perf_counter() - t0
-                trained_tokens += _tokens(mb) * (2 if self.critic and not self.critic.shares_trunk else 1)
-                t0 = time.perf_counter()
-                max_norm = r.optimizer.max_grad_norm or math.inf
-                grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), max_norm)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.critic is not None:
-                    stats.add("train/critic/grad_norm", self.critic.step())
-                self.state.step += 1
-                optim_time += time.perf_counter() - t0
-                stats.add("train/grad_norm", float(grad_norm))
-                stats.add("train/lr", lr)
-
-        out = reduce_metrics(self.accelerator, stats).result(steps=r.train.epochs * r.train.mini_batches)
-        # Cov(log π, A) over the batch's tokens, from the token means of log π, A and their product
-        out["train/cov/logp_adv"] = out.pop("_cov/logp_adv") - out.pop("_cov/logp") * out.pop("_cov/adv")
-        if algo.entropy.target is not None:  # Skywork-OR1's adaptive coefficient, for the next iteration
-            entropy["coef"] = adapt_entropy_coef(entropy["coef"], out["train/entropy"], algo.entropy)
-            entropy["last"] = out["train/entropy"]
-        out["train/entropy_coef"] = alpha
-        out["train/time/forward_backward"] = fwd_bwd_time
-        out["train/time/optimizer"] = optim_time
-        out["train/trained_tokens"] = trained_tokens
-        out["train/forward_tokens"] = self._forward_tokens
-        return out
-
-    def _micro_loss(self, micro: RolloutBatch, w: tuple[torch.Tensor, torch.Tensor], ctx: LossContext, alpha: float,
-                    stats: MetricAccumulator, first_epoch: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Step 6 on one micro-batch: policy loss, KL and entropy terms weighted by the aggregation's
-        weights w[0], plus the value loss weighted by w[1] (gradients accumulate over the mini-batch).
-        Returns (the policy's loss, a separate critic's value loss or None): a value head's loss is
-        part of the policy's (it trains the shared trunk); a separate critic's graph is its own."""
-        r, algo = self.recipe, self.recipe.algorithm
-        mask, n_tok = micro.mask, micro.mask.sum().item()
-        out = sequence_forward(
-            self.model, micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id, r.engine.temperature,
-            with_entropy=True, entropy_grad=alpha > 0, with_hidden=self.critic is not None and self.critic.shares_trunk,
-        )
-        logp, entropy = out.logp, out.entropy
-        old_logp = micro.old_logp if micro.old_logp is not None else logp.detach()
-        per_token, loss_metrics = LOSSES[algo.loss.name](logp, old_logp, micro.advantages, mask, algo.loss, ctx)
-        if algo.tis is not None:  # truncated IS of the engine/trainer mismatch
-            is_w, tis_metrics = tis_weights(old_logp, micro.engine_logp, mask, algo.tis)
-            per_token = per_token * is_w
-            loss_metrics |= tis_metrics
-        if self.ref_model is not None and not algo.kl.in_reward:
-            kl = kl_estimate(logp, micro.ref_logp, algo.kl.estimator)
-            per_token = per_token + algo.kl.coef * kl
-            stats.add("train/kl", masked_mean(kl.detach(), mask).item(), n_tok)
-        if alpha > 0:
-            per_token = per_token - alpha * entropy
-        # DDP/DeepSpeed average gradients over ranks; the weights already sum to 1 over the whole
-        # mini-batch, so undo that average
-        loss = (per_token * w[0]).sum() * self.accelerator.num_processes
-        critic_loss = None
-        stats.add("train/loss", loss.item() / self.accelerator.num_processes, how="sum")
-        if self.critic is not None:
-            values = self.critic.values(micro.prompt_ids, micro.completion_ids, self.tokenizer.pad_token_id, out.hidden)
-            v_loss, v_metrics = value_loss(values, micro.values, micro.returns, mask, algo.critic.value_clip)
-            v_loss = (v_loss * w[1]).sum() * self.accelerator.num_processes
-            if self.critic.shares_trunk:
-                loss = loss + algo.critic.coef * v_loss
-            else:
-                critic_loss = v_loss
-            stats.add("train/critic/value_loss", v_loss.item() / self.accelerator.num_processes, how="sum")
-            loss_metrics |= v_metrics
-        for k, v in loss_metrics.items():
-            stats.add(f"train/{k}", v, n_tok)
-        if first_epoch:
-            stats.add("train/entropy", masked_mean(entropy.detach(), mask).item(), n_tok)
-            stats.add("train/mismatch_kl", _mismatch_kl(micro.engine_logp, old_logp, mask), n_tok)
-            lp, adv = logp.detach().double(), micro.advantages.double()
-            for name, x in (("_cov/logp", lp), ("_cov/adv", adv), ("_cov/logp_adv", lp * adv)):
-                stats.add(name, masked_mean(x, mask).item(), n_tok)
-        return loss, critic_loss
-
     def evaluate(self) -> dict[str, float]:
         """val/accuracy: mean over held-out prompts of the mean verifiable reward of k samples."""
         r = self.recipe
@@ -414,76 +302,6 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # Pieces
     # ----------------------------------------------------------------------------------------
-
-    def _advantages(self, batch: RolloutBatch) -> dict[str, float]:
-        """Step 4: fills batch.advantages (and batch.returns for GAE)."""
-        algo, metrics = self.recipe.algorithm, {}
-        kl_in_reward = self.ref_model is not None and algo.kl.in_reward
-        with torch.no_grad():
-            self._forward_only(batch, old=kl_in_reward, ref=kl_in_reward, values=self.critic is not None)
-        rewards = batch.rewards
-        if kl_in_reward:  # −β·KL of the sampling policy on every token, the outcome on the last
-            kl = kl_estimate(batch.old_logp, batch.ref_logp, algo.kl.estimator) * batch.mask
-            rewards = token_rewards(batch.rewards, batch.mask) - algo.kl.coef * kl
-            metrics["train/kl"] = masked_mean(kl, batch.mask).item()
-        if algo.advantage.name == "gae":
-            batch.advantages, batch.returns = gae(rewards, batch.values, batch.mask, algo.advantage)
-            metrics["train/critic/explained_variance"] = explained_variance(batch.values, batch.returns, batch.mask)
-        else:
-            batch.advantages = ADVANTAGES[algo.advantage.name](rewards, batch.group_ids, batch.mask, algo.advantage)
-        return metrics
-
-    def _forward_only(self, batch: RolloutBatch, old: bool = False, ref: bool = False, values: bool = False) -> None:
-        """Fill the batch's missing sampling-policy log-probs, reference log-probs and critic values
-        that are asked for, micro-batch by micro-batch (call under torch.no_grad)."""
-        old, ref, values = old and batch.old_logp is None, ref and batch.ref_logp is None, values and batch.values is None
-        head = values and self.critic.shares_trunk  # a value head reads the policy's own forward pass
-        if old or head:
-            logp, head_values = self._forward_pass(self.model, batch, with_values=head)
-            batch.old_logp = logp if batch.old_logp is None else batch.old_logp
-            batch.values = head_values if head else batch.values
-        if ref:
-            batch.ref_logp, _ = self._forward_pass(self.ref_model, batch)
-        if values and not head:
-            _, batch.values = self._forward_pass(None, batch, with_values=True)
-
-    def _forward_pass(self, model, batch: RolloutBatch, with_values: bool = False):
-        """(log-probs of `model` or None, critic values or None) over the batch, [B, T] each; with
-        several processes each computes its share of the rows and the shares are gathered."""
-        run = lambda part: forward_pass(  # noqa: E731
-            model, part, self.tokenizer.pad_token_id, self.recipe.engine.temperature,
-            self.recipe.train.micro_batch_size, self.critic.values if with_values else None,
-            with_hidden=with_values and self.critic.shares_trunk,
-        )
-        logp, values, tokens = sharded_forward(self.accelerator, batch, run)
-        self._forward_tokens += tokens
-        return logp, values
-
-    def _cov_prepass(self, mb: RolloutBatch, stats: MetricAccumulator) -> torch.Tensor | None:
-        """Clip-Cov/KL-Cov with scope "global": select the tokens over the whole mini-batch from the
-        current policy's log-probs (one forward-only pass); None otherwise (the loss selects per
-        micro-batch). Every rank holds the whole mini-batch here (it is split over ranks only for
-        the loss), so every rank selects the same tokens from the global statistics."""
-        cfg = self.recipe.algorithm.loss
-        if cfg.name not in COV_LOSSES or cfg.scope != "global":
-            return None
-        with torch.no_grad():
-            logp, _ = self._forward_pass(self.model, mb)
-        old = mb.old_logp if mb.old_logp is not None else logp
-        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + self.state.step)
-        selected, metrics = cov_selection(logp, old, mb.advantages, mb.mask, cfg, generator)
-        for k, v in metrics.items():
-            stats.add(f"train/{k}", v, mb.mask.sum().item())
-        return selected
-
-    def _no_sync(self, last: bool):
-        """Skip the gradient all-reduce on all but the last micro-batch of a mini-batch."""
-        stack = contextlib.ExitStack()
-        if not last:
-            stack.enter_context(self.accelerator.no_sync(self.model))
-            if self.critic is not None and not self.critic.shares_trunk:
-                stack.enter_context(self.accelerator.no_sync(self.critic.module))
-        return stack
 
     def _counters(self) -> dict[str, float]:
         s = self.state
@@ -575,16 +393,6 @@ class Trainer:
 def train(recipe: Recipe, resume: bool = False) -> Path:
     """Train `recipe`; returns the run directory."""
     return Trainer(recipe, resume=resume).fit()
-
-
-def _tokens(batch: RolloutBatch) -> int:
-    return sum(len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids))
-
-
-def _mismatch_kl(engine_logp: torch.Tensor, trainer_logp: torch.Tensor, mask: torch.Tensor) -> float:
-    """k3 estimate of KL(π_engine ‖ π_trainer) on the engine's samples: r − 1 − log r, r = π_trainer/π_engine."""
-    log_r = (trainer_logp.detach() - engine_logp) * mask
-    return masked_mean(torch.exp(log_r) - 1.0 - log_r, mask).item()
 
 
 def _verifiable_reward(cfg: RewardConfig) -> RewardConfig:
