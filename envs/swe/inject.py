@@ -133,14 +133,36 @@ def candidates(path: str, source: str) -> list[Injection]:
     deterministic order; only those that parse and change the program are kept."""
     tree = ast.parse(source)
     src = _Source(source)
-    raw: list[tuple[str, str, int, str, list[tuple[int, int, str]]]] = []  # kind, func, line, desc, edits
-
     functions = _functions(tree)
     owner: dict[int, str] = {}
     for name, func in functions:  # innermost function wins (visited last)
         for node in ast.walk(func):
             owner[id(node)] = name
+    raw = _operator_edits(tree, src, owner) + _function_edits(functions, src, owner) + _constant_edits(
+        tree, src, owner, functions)
 
+    out, seen = [], set()
+    original_dump = ast.dump(tree)
+    for kind, fname, line, desc, edits in raw:
+        mutated = src.replace(edits)
+        if mutated in seen:
+            continue
+        seen.add(mutated)
+        try:
+            if ast.dump(ast.parse(mutated)) == original_dump:
+                continue
+        except SyntaxError:
+            continue
+        out.append(Injection(kind, path, fname, line, desc, source, mutated))
+    return out
+
+
+_Edit = tuple[str, str, int, str, list[tuple[int, int, str]]]  # kind, function, line, description, edits
+
+
+def _operator_edits(tree: ast.AST, src: _Source, owner: dict[int, str]) -> list[_Edit]:
+    """flip_operator (comparisons, + - * /, and/or, += -=) and swap_arguments (a call's first two)."""
+    raw: list[_Edit] = []
     for node in ast.walk(tree):
         fname = owner.get(id(node), "<module>")
         if isinstance(node, ast.Compare):
@@ -173,7 +195,12 @@ def candidates(path: str, source: str) -> list[Injection]:
             if ta != tb:
                 edits = [(src.start(a), src.end(a), tb), (src.start(b), src.end(b), ta)]
                 raw.append(("swap_arguments", fname, node.lineno, f"arguments `{ta}` and `{tb}` swapped", edits))
+    return raw
 
+
+def _function_edits(functions: list, src: _Source, owner: dict[int, str]) -> list[_Edit]:
+    """off_by_one (an int at an index or bound, ±1) and the statement removals, function by function."""
+    raw: list[_Edit] = []
     for name, func in functions:
         sites = _off_by_one_sites(func)
         for node in ast.walk(func):
@@ -186,12 +213,16 @@ def candidates(path: str, source: str) -> list[Injection]:
                                 [(src.start(node), src.end(node), new)]))
             for block in _blocks(node):
                 raw.extend(_removals(src, name, block))
+    return raw
 
+
+def _constant_edits(tree: ast.AST, src: _Source, owner: dict[int, str], functions: list) -> list[_Edit]:
+    """wrong_constant: a bool negated, an int + 1, a float doubled (not the off-by-one sites)."""
+    raw: list[_Edit] = []
     off_sites = set().union(*(_off_by_one_sites(f) for _, f in functions)) if functions else set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant) or id(node) in off_sites:
             continue
-        fname = owner.get(id(node), "<module>")
         value = node.value
         if type(value) is bool:
             new = str(not value)
@@ -201,23 +232,10 @@ def candidates(path: str, source: str) -> list[Injection]:
             new = repr(value * 2 if value else 1.0)
         else:
             continue
-        raw.append(("wrong_constant", fname, node.lineno, f"`{src.segment(src.start(node), src.end(node))}` -> `{new}`",
+        raw.append(("wrong_constant", owner.get(id(node), "<module>"), node.lineno,
+                    f"`{src.segment(src.start(node), src.end(node))}` -> `{new}`",
                     [(src.start(node), src.end(node), new)]))
-
-    out, seen = [], set()
-    original_dump = ast.dump(tree)
-    for kind, fname, line, desc, edits in raw:
-        mutated = src.replace(edits)
-        if mutated in seen:
-            continue
-        seen.add(mutated)
-        try:
-            if ast.dump(ast.parse(mutated)) == original_dump:
-                continue
-        except SyntaxError:
-            continue
-        out.append(Injection(kind, path, fname, line, desc, source, mutated))
-    return out
+    return raw
 
 
 def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
