@@ -1,10 +1,19 @@
 """The package's import graph between modules (top-level and deferred imports, read with ast), its
-circles, and the imports that cross layers upwards (issue 16: rewards/ and envs/ must not import rl/).
+circles, and the imports that cross layers upwards.
 
     python scripts/import_graph.py            # circles and upward imports; exit 1 if any
     python scripts/import_graph.py --edges    # every edge, module -> module
 
-The first step of issue 16: it measures what the layering test will enforce.
+The layers, bottom to top (a package imports only from its own layer and those below):
+
+    envs       environments, and the schema base every config builds on (envs/schema.py)
+    rewards    reward functions; scores envs' prompts
+    analysis   fits and readers; torch-free (the core install), so never the trainer
+    rl         the trainer, its components and engines
+    launch     the command line, jobs, sweeps
+
+Inside rl, the engines (rl/rollout/) do not import the trainer or its parallel layer.
+tests/test_layers.py fails on any circle or upward import.
 """
 
 from __future__ import annotations
@@ -16,7 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("rl", "rewards", "envs", "analysis", "launch")
-BELOW_RL = ("rewards", "envs")  # may not import rl
+LAYERS = ("envs", "rewards", "analysis", "rl", "launch")  # bottom to top
+FORBIDDEN = (  # (importer prefix, imported prefix) inside a layer
+    ("rl.rollout", "rl.trainer"), ("rl.rollout", "rl.update"), ("rl.rollout", "rl.parallel"),
+    ("rl.rollout", "rl.distributed"),
+)
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -98,9 +111,16 @@ def circles(g: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
 def upward(g: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Imports into a higher layer (LAYERS), and the FORBIDDEN ones inside a layer."""
+    rank = {pkg: i for i, pkg in enumerate(LAYERS)}
     return sorted((m, t) for m, ts in g.items() for t in ts
-                  if m.split(".")[0] in BELOW_RL and t.split(".")[0] == "rl")
+                  if rank.get(t.split(".")[0], -1) > rank.get(m.split(".")[0], len(LAYERS))
+                  or any(_under(m, a) and _under(t, b) for a, b in FORBIDDEN))
 
 
 def main(argv: list[str] | None = None) -> int:

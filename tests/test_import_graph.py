@@ -39,3 +39,18 @@ def test_a_tree_without_circles_or_upward_imports_is_clean(tmp_path):
                       "rl/__init__.py": "", "rl/trainer.py": "from envs.math import MathEnv\n"})
     g = ig.graph(tmp_path, ("rl", "envs"))
     assert ig.circles(g) == [] and ig.upward(g) == []
+
+
+def test_layers_rank_packages_and_forbid_the_engines_the_parallel_layer(tmp_path):
+    _write(tmp_path, {
+        "envs/__init__.py": "", "envs/base.py": "from rewards.x import y\n",  # envs below rewards
+        "rewards/__init__.py": "", "rewards/x.py": "",
+        "analysis/__init__.py": "", "analysis/fit.py": "from envs.base import z\n",  # downward: fine
+        "rl/__init__.py": "", "rl/trainer.py": "from analysis.fit import f\nfrom launch.cli import main\n",
+        "rl/rollout/__init__.py": "", "rl/rollout/vllm.py": "from rl.parallel.weights import b\n",
+        "rl/parallel/__init__.py": "", "rl/parallel/weights.py": "",
+        "launch/__init__.py": "", "launch/cli.py": "",
+    })
+    g = ig.graph(tmp_path, ig.PACKAGES)
+    assert ig.upward(g) == [("envs.base", "rewards.x"), ("rl.rollout.vllm", "rl.parallel.weights"),
+                            ("rl.trainer", "launch.cli")]
