@@ -28,12 +28,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from analysis.bootstrap import Interval
 from envs.base import Prompt, jsonl_objects
+
+if TYPE_CHECKING:
+    from rewards.judge import LocalJudgeFactory
 
 DEFAULT_NS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -260,23 +263,26 @@ def read_scored(path: str | Path, verifier_key: str = "verifier", reference_key:
 
 def score_run_samples(path: str | Path, reference_reward: str, threshold: float = 0.5, *,
                       reference_args: dict[str, Any] | None = None, verifier_reward: str | None = None,
-                      verifier_args: dict[str, Any] | None = None) -> list[Sample]:
+                      verifier_args: dict[str, Any] | None = None,
+                      local_judge: LocalJudgeFactory | None = None) -> list[Sample]:
     """Samples from a run's samples.jsonl. The reference is the registered reward
     `reference_reward` (e.g. math_verify) recomputed on each completion against the logged gold
     answer; the verifier is the logged reward, or the registered reward `verifier_reward` (e.g.
-    llm_judge with its args) recomputed the same way. A reward that raises counts as a rejection."""
-    from rewards import REWARDS, RewardFunctionConfig
+    llm_judge with its args) recomputed the same way. Each record's completions are scored as one
+    batch by compute_rewards, as in training: a reward that raises scores 0 (a rejection).
+    local_judge: what builds a local judge model (llm_judge with backend hf or vllm; see
+    rewards.judge.LocalJudgeFactory), which `asymptote verifier-report` passes from rl/."""
+    from rewards import REWARDS, RewardConfig, RewardFunctionConfig, compute_rewards
 
     def scorer(name: str, args: dict[str, Any] | None):
         if name not in REWARDS:
             raise ValueError(f"unknown reward '{name}'; allowed: {', '.join(REWARDS)}")
-        cfg = RewardFunctionConfig(name=name, args=args or {})  # validates the arguments
+        cfg = RewardConfig(functions=[RewardFunctionConfig(name=name, args=args or {})],  # validates the arguments
+                           verifiable=name)
 
-        def score(text: str, prompt: Prompt) -> bool:
-            try:
-                return float(REWARDS[name](text, prompt, **cfg.args)) >= threshold
-            except Exception:  # noqa: BLE001  (a reward that cannot score rejects)
-                return False
+        def score(texts: list[str], prompt: Prompt) -> list[bool]:
+            result = compute_rewards(texts, [prompt] * len(texts), cfg, local_judge=local_judge)
+            return [value >= threshold for value in result.per_function[name]]
 
         return score
 
@@ -294,9 +300,10 @@ def score_run_samples(path: str | Path, reference_reward: str, threshold: float 
             prompt = Prompt(id=str(rec.get("prompt_id", lineno)),
                             messages=({"role": "user", "content": rec.get("prompt", "")},),
                             answer=str(rec.get("answer", "")))
-            for text, reward in zip(rec["completions"], rec["rewards"]):
-                accepted = verifier(text, prompt) if verifier else float(reward) >= threshold
-                out.append(Sample(prompt.id, accepted, reference(text, prompt)))
+            texts = list(rec["completions"])[: len(rec["rewards"])]
+            right = reference(texts, prompt)
+            accepted = verifier(texts, prompt) if verifier else [float(r) >= threshold for r in rec["rewards"]]
+            out += [Sample(prompt.id, a, r) for a, r in zip(accepted, right)]
     return out
 
 

@@ -44,7 +44,7 @@ def main() -> None:
     from rl.config import ServerConfig
     from rl.models import build_tiny_model, load_model, load_tokenizer, non_embedding_params, render_prompt
     from rl.rollout.base import SamplingParams
-    from rl.rollout.hf import HFEngine, _eos_ids
+    from rl.rollout.hf import HFEngine, eos_token_ids
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_model(Path(tmp) / a.model, size=a.model)
@@ -62,11 +62,11 @@ def main() -> None:
             elif name == "vllm":
                 from rl.rollout.vllm import VLLMEngine
 
-                engine = VLLMEngine(model_dir, tok, _eos_ids(model, tok), gpu_memory_utilization=0.1, **options)
+                engine = VLLMEngine(model_dir, tok, eos_token_ids(model, tok), gpu_memory_utilization=0.1, **options)
             else:
                 from rl.rollout.vllm_client import VLLMServerEngine
 
-                engine = VLLMServerEngine(model_dir, tok, _eos_ids(model, tok), ServerConfig(num_servers=1),
+                engine = VLLMServerEngine(model_dir, tok, eos_token_ids(model, tok), ServerConfig(num_servers=1),
                                           server_options=options)
             try:
                 engine.generate(prompts, params)  # warm-up

@@ -84,10 +84,10 @@ def env_prompts(env_settings: dict, count: int, tokenizer, seed: int = 0):
 
 
 def _vllm(path: Path, tok, model, max_len: int = 512):
-    from rl.rollout.hf import _eos_ids
+    from rl.rollout.hf import eos_token_ids
     from rl.rollout.vllm import VLLMEngine
 
-    return VLLMEngine(path, tok, _eos_ids(model, tok), dtype="float32", gpu_memory_utilization=0.05,
+    return VLLMEngine(path, tok, eos_token_ids(model, tok), dtype="float32", gpu_memory_utilization=0.05,
                       max_num_seqs=256, max_model_len=max_len)
 
 

@@ -141,6 +141,7 @@ def run_trl(recipe, start_path: Path, prompts: list, steps: int, output_dir: str
     from trl import GRPOConfig, GRPOTrainer  # main() checked that TRL is installed
     from rewards import compute_rewards
     from rl.models import load_model, load_tokenizer
+    from rl.rollout.judge import EngineJudge
 
     by_id = {p.id: p for p in prompts}
     tokens, rewards = [], []
@@ -148,7 +149,7 @@ def run_trl(recipe, start_path: Path, prompts: list, steps: int, output_dir: str
     def asymptote_reward(prompts, completions, completion_ids, prompt_id, **kwargs) -> list[float]:
         # conversational prompts: each completion is [{"role": "assistant", "content": decoded text}]
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-        result = compute_rewards(texts, [by_id[i] for i in prompt_id], recipe.reward)
+        result = compute_rewards(texts, [by_id[i] for i in prompt_id], recipe.reward, local_judge=EngineJudge)
         tokens.append(sum(len(ids) for ids in completion_ids))
         rewards.append(statistics.mean(result.total))
         return result.total

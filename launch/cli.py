@@ -92,6 +92,14 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(overrides=args.overrides, fresh=args.fresh)
 
 
+def _local_judge(path: str, engine: str):
+    """An llm_judge's local model (backend hf or vllm), loaded by rl/ only when a reward asks for
+    one: verifier-report on a judge over http, or on no judge, needs no training extra."""
+    from rl.rollout.judge import EngineJudge
+
+    return EngineJudge(path, engine)
+
+
 def _verifier_report(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -107,7 +115,8 @@ def _verifier_report(args: argparse.Namespace) -> int:
         if args.reference_reward:
             samples = score_run_samples(args.file, args.reference_reward, args.threshold,
                                         reference_args=json.loads(args.reference_args),
-                                        verifier_reward=args.verifier_reward, verifier_args=json.loads(args.verifier_args))
+                                        verifier_reward=args.verifier_reward, verifier_args=json.loads(args.verifier_args),
+                                        local_judge=_local_judge)
         elif args.verifier_reward:
             raise ValueError("--verifier-reward scores a run's samples.jsonl against --reference-reward; give both")
         else:

@@ -20,7 +20,9 @@ called from `workers` threads at once (reward.functions[].workers); a function t
 (reward/code_tests/timeout, reward/llm_judge/unparseable). A function that also sets
 `fn.batch(completions, prompts, workers=..., **args) -> list[float | Exception]` is called once
 per batch instead (llm_judge: one engine.generate call for a colocated judge, concurrent requests
-to an endpoint); its per-completion errors are logged zeros like any other.
+to an endpoint); its per-completion errors are logged zeros like any other. A batch function that
+takes `local_judge=` gets compute_rewards' own: what builds a local judge model, which only the
+layer above (rl/) can load.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from pydantic import (
 from envs.base import Prompt
 from rewards.code import code_tests
 from rewards.format import format_reward
-from rewards.judge import llm_judge
+from rewards.judge import LocalJudgeFactory, LocalJudgeMissing, llm_judge
 from rewards.math import math_verify_reward
 from rewards.swe import swe_tests
 
@@ -212,11 +214,15 @@ class RewardResult:
     many of the batch's calls ended so (timeout, syntax_error, unparseable, ...)."""
 
 
-def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardConfig) -> RewardResult:
+def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardConfig, *,
+                    local_judge: LocalJudgeFactory | None = None) -> RewardResult:
     """Score completions[i] (the reply to prompts[i]) with every function of `cfg`, in order.
 
     A function that raises, or returns NaN/inf or a non-number, scores 0.0 for that completion and
-    counts in `errors`; one warning per function and batch gives the count and the first error."""
+    counts in `errors`; one warning per function and batch gives the count and the first error.
+    local_judge: what builds a local judge model's backend (rewards/judge.py's LocalJudgeFactory;
+    rl passes rl/rollout/judge.py's EngineJudge), given to batch functions that take it (llm_judge);
+    an llm_judge with backend hf or vllm and none raises LocalJudgeMissing."""
     if len(completions) != len(prompts):
         raise ValueError(f"{len(completions)} completions but {len(prompts)} prompts; they pair one to one")
     n = len(completions)
@@ -242,8 +248,11 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
         pairs = list(zip(completions, prompts))
         batch = getattr(fn, "batch", None)
         if batch is not None:
+            given = {"local_judge": local_judge} if "local_judge" in inspect.signature(batch).parameters else {}
             try:
-                raw = batch(completions, prompts, workers=term.workers, **term.args)
+                raw = batch(completions, prompts, workers=term.workers, **given, **term.args)
+            except LocalJudgeMissing:  # the scorer is set up wrong, not the batch: no zeros to train on
+                raise
             except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
                 raw = [e] * n
             if not isinstance(raw, list) or len(raw) != n:

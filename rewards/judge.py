@@ -6,14 +6,18 @@ Three backends serve the judge model:
   on connection errors, 429 and 5xx, and an in-memory cache keyed by the request; a batch's
   requests go out from `workers` threads at once;
 - hf: a local Hugging Face model directory at `url`, generating through the `hf` engine
-  in-process (rl/rollout/hf.py; for small judges and tests);
+  in-process (for small judges and tests);
 - vllm: a local model directory at `url`, generating through the colocated `vllm` engine
-  in-process (rl/rollout/vllm.py).
-The two engine backends (EngineJudge) take a whole batch in one engine.generate call: every
-completion's judge prompt, k samples each as the engine's n.
+  in-process.
+Both serve through any JudgeBackend (the protocol below: a batch of judge prompts -> outputs with
+the labels' log-probs); HTTPJudge is the http one. rewards/ never imports rl/, so a local model is
+judged by a backend that the layer above builds: compute_rewards(..., local_judge=factory), the
+trainer and `asymptote verifier-report` passing EngineJudge (rl/rollout/judge.py), which takes a
+whole batch in one engine.generate call (every completion's judge prompt, k samples each as the
+engine's n). Without a factory a local backend raises LocalJudgeMissing.
 
 compute_rewards calls `llm_judge.batch` (llm_judge_batch) with the batch's completions; llm_judge
-itself scores one completion (a batch of one).
+itself scores one completion (a batch of one; over http only, as it takes no factory).
 
 Templates:
 - verdict: "is the response correct? yes or no". Where log-probs are available (hf always; http
@@ -41,7 +45,7 @@ import urllib.error
 import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Callable, Literal, Protocol
 
 from pydantic import Field
 
@@ -80,12 +84,28 @@ class JudgeOutput:
     when the backend gave no log-probs."""
 
 
-class JudgeClient(Protocol):
+class JudgeBackend(Protocol):
+    """What serves a judge model: HTTPJudge here; EngineJudge (rl/rollout/judge.py) in process."""
+
     def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
                        temperature: float = 0.0, max_tokens: int = 16,
                        workers: int = 1) -> list[list[JudgeOutput] | Exception]:
-        """For each (prompt, n): n judge outputs, or the error that request met."""
+        """For each (judge prompt, n): n judge outputs, or the error that request met. With
+        `labels` (the verdict's ("yes", "no")) each output carries the labels' first-token
+        log-probs (label_logprobs), or None where the backend has none; `workers`: requests in
+        flight at once, for a backend that sends them one by one."""
         ...
+
+
+LocalJudgeFactory = Callable[[str, str], JudgeBackend]
+"""(model path, engine 'hf' or 'vllm') -> the backend judging with that model in this process.
+rewards/ cannot load a model (that is rl/'s), so the layer above passes one to the scorer:
+compute_rewards(..., local_judge=EngineJudge) with EngineJudge from rl/rollout/judge.py."""
+
+
+class LocalJudgeMissing(ValueError):
+    """A recipe names a local judge model (backend hf or vllm) but the scorer was given no
+    local_judge factory: a setup error, raised by compute_rewards rather than scored as zeros."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,98 +203,10 @@ class HTTPJudge:
         if not lp:
             return JudgeOutput(text)
         top = lp[0].get("top_logprobs") or [{"token": lp[0]["token"], "logprob": lp[0]["logprob"]}]
-        return JudgeOutput(text, _label_logprobs({t["token"]: t["logprob"] for t in top}, labels))
+        return JudgeOutput(text, label_logprobs({t["token"]: t["logprob"] for t in top}, labels))
 
 
-class EngineJudge:
-    """A local model directory judged through one of our rollout engines, in this process:
-    `hf` (rl/rollout/hf.py) or the colocated `vllm` engine (rl/rollout/vllm.py). A batch of judge
-    prompts is one engine.generate call (k samples as n). Label log-probs (the verdict's P(yes))
-    come from a forward pass of the hf model per prompt, or, for vllm, one batched next-token
-    request restricted to the labels' first tokens (VLLMGenerator.next_token_logprobs)."""
-
-    def __init__(self, path: str, engine: str = "hf", *, kv_cache_gb: int = 1, gpu_memory_utilization: float = 0.2,
-                 max_model_len: int | None = None):
-        from rl.models import load_model, load_tokenizer, resolve_model_path
-        from rl.rollout.hf import HFEngine, _eos_ids
-
-        path = str(resolve_model_path(path))  # a local directory or a hub id
-        self.tokenizer = load_tokenizer(path)
-        self.engine_name = engine
-        self.generate_calls = 0
-        """engine.generate calls made (one per batch; tests read it)."""
-        self._lock = threading.Lock()  # one batch at a time through the engine
-        if engine == "hf":
-            self.model = load_model(path)
-            self.model.eval()
-            self.engine = HFEngine(self.model, self.tokenizer)
-        elif engine == "vllm":
-            from transformers import GenerationConfig
-
-            from rl.rollout.vllm import VLLMEngine
-
-            class _Cfg:  # _eos_ids reads only the generation config
-                generation_config = GenerationConfig.from_pretrained(path)
-
-            if max_model_len is None:  # the model's own context, at most 4096 (judge prompts are short)
-                from transformers import AutoConfig
-
-                max_model_len = min(4096, getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", 4096))
-            self.model = None
-            self.engine = VLLMEngine(path, self.tokenizer, _eos_ids(_Cfg, self.tokenizer), kv_cache_gb=kv_cache_gb,
-                                     gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
-        else:
-            raise ValueError(f"unknown judge engine '{engine}'; allowed: hf, vllm")
-
-    def complete_batch(self, requests: list[tuple[str, int]], *, labels: tuple[str, ...] = (),
-                       temperature: float = 0.0, max_tokens: int = 16,
-                       workers: int = 1) -> list[list[JudgeOutput] | Exception]:
-        from rl.models import render_prompt
-        from rl.rollout.base import SamplingParams
-
-        if not requests:
-            return []
-        ids = [render_prompt(self.tokenizer, [{"role": "user", "content": text}]) for text, _ in requests]
-        out: list[list[JudgeOutput] | Exception] = [[] for _ in requests]
-        label_lp = self._label_logprobs(ids, labels) if labels else [None] * len(ids)
-        # one generate call per distinct n (one for verdict and score; pairwise with odd k: two)
-        for n in sorted({n for _, n in requests if n > 0}):
-            rows = [i for i, (_, k) in enumerate(requests) if k == n]
-            # the hf engine always samples; temperature 0 (greedy) is approximated by a very low one
-            params = SamplingParams(n=n, max_new_tokens=max_tokens,
-                                    temperature=max(temperature, 1e-4) if self.engine_name == "hf" else temperature)
-            with self._lock:
-                JUDGE_STATS.add("requests")
-                self.generate_calls += 1
-                groups = self.engine.generate([ids[i] for i in rows], params)
-            for i, group in zip(rows, groups):
-                out[i] = [JudgeOutput(c.text, label_lp[i]) for c in group]
-        return out
-
-    def _label_logprobs(self, ids: list[list[int]], labels: tuple[str, ...]) -> list[dict[str, float]]:
-        """Each prompt's next-token log-probs of the labels' first tokens (variants: capitalised,
-        with a leading space)."""
-        import torch
-
-        firsts: dict[str, int] = {}
-        for label in labels:
-            for variant in (label, label.capitalize(), " " + label, " " + label.capitalize()):
-                tok = self.tokenizer.encode(variant, add_special_tokens=False)
-                if tok:
-                    firsts[self.tokenizer.decode(tok[:1])] = tok[0]
-        if self.model is None:  # vllm: one request per prompt for the next token, among these tokens only
-            by_id = self.engine.generator.next_token_logprobs(ids, list(firsts.values()))
-            return [_label_logprobs({t: lp[i] for t, i in firsts.items() if i in lp}, labels) for lp in by_id]
-        result = []
-        with torch.no_grad():
-            for row in ids:  # one at a time: no padding to get wrong, and judge prompts are few
-                logits = self.model(torch.tensor([row])).logits[0, -1].float()
-                logprobs = torch.log_softmax(logits, dim=-1)
-                result.append(_label_logprobs({t: float(logprobs[i]) for t, i in firsts.items()}, labels))
-        return result
-
-
-def _label_logprobs(token_logprobs: dict[str, float], labels: tuple[str, ...]) -> dict[str, float]:
+def label_logprobs(token_logprobs: dict[str, float], labels: tuple[str, ...]) -> dict[str, float]:
     """Per label, the log of the summed probability of first tokens that begin it (the whole label,
     or a prefix of it that begins no other label: "y" for yes where a tokenizer splits the word;
     case and surrounding space ignored); -inf when none does."""
@@ -291,15 +223,28 @@ def _label_logprobs(token_logprobs: dict[str, float], labels: tuple[str, ...]) -
     return out
 
 
-_clients: dict[tuple, JudgeClient] = {}
+_clients: dict[tuple, JudgeBackend] = {}
 _clients_lock = threading.Lock()
 
 
 def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0, retries: int = 3,
-                 top_logprobs: int = 20) -> JudgeClient:
-    """One client per (backend, url, model, limits), kept for the process's life (an engine
-    backend loads its model once)."""
-    key = (backend, url, model, timeout, retries, top_logprobs)
+                 top_logprobs: int = 20, *, local_judge: LocalJudgeFactory | None = None) -> JudgeBackend:
+    """One backend per (backend, url, model, limits) over http, per (backend, url, factory) for a
+    local model, kept for the process's life (a local model loads once). A local model (backend hf
+    or vllm) is built by `local_judge(url, backend)`; without a factory, LocalJudgeMissing."""
+    if backend in ("hf", "vllm"):
+        if local_judge is None:
+            raise LocalJudgeMissing(
+                f"reward llm_judge: backend '{backend}' judges with the local model at url={url!r} "
+                f"(reward.functions[].args backend/url), which rewards/ cannot load itself; the scorer needs "
+                f"a local_judge factory: pass local_judge=EngineJudge (rl/rollout/judge.py) to compute_rewards "
+                f"(the trainer and `asymptote verifier-report` do), or serve the model (vllm serve) and set "
+                f"backend: http with url: http://HOST:PORT/v1")
+        key: tuple = (backend, url, local_judge)
+    elif backend == "http":
+        key = (backend, url, model, timeout, retries, top_logprobs)
+    else:
+        raise ValueError(f"unknown judge backend '{backend}'; allowed: http, hf, vllm")
     with _clients_lock:
         if key not in _clients:
             if backend == "http":
@@ -307,10 +252,8 @@ def judge_client(backend: str, url: str, model: str = "", timeout: float = 30.0,
 
                 _clients[key] = HTTPJudge(url, model, timeout=timeout, retries=retries, top_logprobs=top_logprobs,
                                           api_key=os.environ.get("ASYMPTOTE_JUDGE_API_KEY"))
-            elif backend in ("hf", "vllm"):
-                _clients[key] = EngineJudge(url, backend)
             else:
-                raise ValueError(f"unknown judge backend '{backend}'; allowed: http, hf, vllm")
+                _clients[key] = local_judge(url, backend)
         return _clients[key]
 
 
@@ -385,13 +328,14 @@ def llm_judge_batch(completions: list[str], prompts: list[Prompt], *, workers: i
                     url: str = "http://127.0.0.1:8000/v1", model: str = "judge", template: str = "verdict",
                     samples: int = 1, aggregate: str = "mean", temperature: float = 0.0, max_tokens: int = 16,
                     criteria: str = "", use_reference: bool = True, use_logprobs: bool = True,
-                    top_logprobs: int = 20, timeout_seconds: float = 30.0,
-                    retries: int = 3) -> list[float | Exception]:
+                    top_logprobs: int = 20, timeout_seconds: float = 30.0, retries: int = 3,
+                    local_judge: LocalJudgeFactory | None = None) -> list[float | Exception]:
     """llm_judge over a batch (the arguments are llm_judge's, validated by the recipe): every
     completion's judge requests go to the backend at once (one engine.generate call for the engine
     backends; `workers` concurrent requests over http). Per completion: its score, or the error
-    that stopped it (unreachable, nothing parsed)."""
-    client = judge_client(backend, url, model, timeout_seconds, retries, top_logprobs)
+    that stopped it (unreachable, nothing parsed). local_judge builds the backend of a local model
+    (backend hf or vllm; see LocalJudgeFactory): not a recipe argument, compute_rewards passes its own."""
+    client = judge_client(backend, url, model, timeout_seconds, retries, top_logprobs, local_judge=local_judge)
     crit = f"{criteria.strip()}\n" if criteria.strip() else ""
     # (judge prompt, n, completion index, completion shown as A (pairwise) or None)
     requests: list[tuple[str, int, int, bool | None]] = []

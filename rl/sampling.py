@@ -9,6 +9,7 @@ samples logged about it are pure functions of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -21,6 +22,7 @@ from rl.length import generate_with_thinking_budget, shape_rewards
 from rl.logger import timer
 from rl.models import render_prompt
 from rl.rollout.base import Completion, Engine, SamplingParams
+from rl.rollout.judge import EngineJudge
 from rl.rollout.multiturn import episode_prompt, multiturn_rollout
 
 
@@ -66,9 +68,10 @@ class Sampler:
                                      temperature=e.temperature, top_p=e.top_p, top_k=e.top_k)
         length = recipe.algorithm.length
         self.interruption = tokenizer(length.interruption, add_special_tokens=False).input_ids
-        self.score = compute_rewards
-        """(completions, prompts, RewardConfig) -> RewardResult; on N processes the trainer sets a
-        sharded one (rl.distributed.sharded_scorer: each rank scores its share)."""
+        self.score = partial(compute_rewards, local_judge=EngineJudge)
+        """(completions, prompts, RewardConfig) -> RewardResult, a local judge model (llm_judge with
+        backend hf or vllm) served by rl/rollout/judge.py; on N processes the trainer shards it
+        (rl.distributed.sharded_scorer: each rank scores its share)."""
 
     def sample(self, state: TrainerState, timings: dict[str, float]) -> Rollouts:
         """prompts_per_iteration prompts with group_size completions each, scored. With DAPO's dynamic

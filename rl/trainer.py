@@ -97,7 +97,7 @@ class Trainer(PolicyUpdate):
         self._build_policy(start_path)
         self._build_engine(start_path)
         self.sampler = Sampler(recipe, self.env, self.engine, self.tokenizer)
-        self.sampler.score = sharded_scorer(acc)  # each rank scores its share of the completions
+        self.sampler.score = sharded_scorer(acc, self.sampler.score)  # each rank scores its share of the completions
         self.async_sampler: AsyncSampler | None = None  # async.max_off_policy_steps > 0: started by _sample
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]

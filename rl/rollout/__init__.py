@@ -32,7 +32,7 @@ def server_config(cfg, environ=None):
 def make_engine(cfg, policy, tokenizer, model_path: str | Path, model_dtype: str, seed: int = 0) -> Engine:
     """The engine `cfg` (an EngineConfig) names. vLLM engines load `model_path` (the weights the
     policy starts from) and are synced from `policy` after each optimizer step."""
-    from rl.rollout.hf import HFEngine, _eos_ids
+    from rl.rollout.hf import HFEngine, eos_token_ids
 
     if cfg.name == "hf":
         return HFEngine(policy, tokenizer, batch_size=cfg.batch_size)
@@ -42,7 +42,7 @@ def make_engine(cfg, policy, tokenizer, model_path: str | Path, model_dtype: str
         enforce_eager=v.enforce_eager, max_model_len=v.max_model_len, max_num_seqs=v.max_num_seqs,
         kv_cache_gb=v.kv_cache_gb, seed=seed,
     )
-    eos_ids = _eos_ids(policy, tokenizer)
+    eos_ids = eos_token_ids(policy, tokenizer)
     if cfg.name == "vllm":
         from rl.rollout.vllm import VLLMEngine
 

@@ -149,7 +149,7 @@ def make_handler(server: RolloutServer):
 
 def model_eos_ids(model_path: str | Path) -> list[int]:
     """The end-of-sequence ids of a model directory: its generation config's and its tokenizer's
-    (what rl.rollout.hf._eos_ids takes from a loaded model), without loading the weights."""
+    (what rl.rollout.hf.eos_token_ids takes from a loaded model), without loading the weights."""
     from transformers import GenerationConfig
 
     from rl.models import load_tokenizer

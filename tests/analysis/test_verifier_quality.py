@@ -118,6 +118,37 @@ def test_run_samples_with_reference_reward(tmp_path):
         score_run_samples(path, "math_verify", verifier_reward="format", verifier_args={"regex": "x"})
 
 
+class BoxedFourJudge:
+    """A local judge backend written here (rewards.judge.JudgeBackend, built from (path, engine)):
+    it says yes to a response holding \\boxed{4}, no to any other, one batch per call."""
+
+    batches: list[int] = []
+
+    def __init__(self, path: str, engine: str):
+        assert (path, engine) == ("/models/verifier-judge", "hf")
+
+    def complete_batch(self, requests, *, labels=(), temperature=0.0, max_tokens=16, workers=1):
+        from rewards.judge import JudgeOutput
+
+        BoxedFourJudge.batches.append(len(requests))
+        return [[JudgeOutput("yes" if "\\boxed{4}" in text.split("Response:")[1] else "no")] * n for text, n in requests]
+
+
+def test_run_samples_with_a_local_judge_as_the_verifier(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    rec = {"prompt_id": "p0", "prompt": "2+2?", "answer": "4",
+           "completions": ["\\boxed{4}", "\\boxed{5}", "4, so \\boxed{4}"], "rewards": [0.0, 1.0, 0.0]}
+    path.write_text(json.dumps(rec) + "\n")
+    judge = {"backend": "hf", "url": "/models/verifier-judge", "use_logprobs": False}
+    BoxedFourJudge.batches.clear()
+    samples = score_run_samples(path, "math_verify", verifier_reward="llm_judge", verifier_args=judge,
+                                local_judge=BoxedFourJudge)
+    assert samples == [Sample("p0", True, True), Sample("p0", False, False), Sample("p0", True, True)]
+    assert BoxedFourJudge.batches == [3]  # a record's completions are judged as one batch
+    with pytest.raises(ValueError, match="backend 'hf' judges with the local model"):  # no factory: no zeros
+        score_run_samples(path, "math_verify", verifier_reward="llm_judge", verifier_args=judge)
+
+
 def test_cli_verifier_reward_needs_a_reference(tmp_path, capsys):
     path = tmp_path / "samples.jsonl"
     path.write_text("")

@@ -7,6 +7,7 @@ import pytest
 from envs.base import Prompt
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
 from rewards.judge import judge_client
+from rl.rollout.judge import EngineJudge
 
 PROMPTS = [Prompt(f"e/{i}", ({"role": "user", "content": f"What is {i}+1?"},), str(i + 1)) for i in range(4)]
 COMPLETIONS = ["1", "The answer is 2", "3", "seven"]
@@ -28,9 +29,9 @@ def test_a_batch_is_one_generate_call(tiny_model_dir, engine):
     url = str(tiny_model_dir)
     args = {"backend": engine, "url": url, "template": "score", "samples": 3, "temperature": 1.0, "max_tokens": 4}
     cfg = RewardConfig(functions=[RewardFunctionConfig(name="llm_judge", args=args)], verifiable="llm_judge")
-    client = judge_client(engine, url, "judge", 30.0, 3, 20)
+    client = judge_client(engine, url, local_judge=EngineJudge)
     calls = client.generate_calls
-    result = compute_rewards(COMPLETIONS, PROMPTS, cfg)
+    result = compute_rewards(COMPLETIONS, PROMPTS, cfg, local_judge=EngineJudge)
     assert client.generate_calls - calls == 1
     m = result.metrics
     assert m["reward/llm_judge/requests"] == 1 and m["reward/llm_judge/samples"] == 12
@@ -43,7 +44,7 @@ def test_a_batch_is_one_generate_call(tiny_model_dir, engine):
     # request restricted to the labels' tokens), in (0, 1) for every completion of a random judge
     verdict = dict(args, template="verdict", samples=2)
     cfg = RewardConfig(functions=[RewardFunctionConfig(name="llm_judge", args=verdict)], verifiable="llm_judge")
-    result = compute_rewards(COMPLETIONS, PROMPTS, cfg)
+    result = compute_rewards(COMPLETIONS, PROMPTS, cfg, local_judge=EngineJudge)
     assert client.generate_calls - calls == 2
     assert result.errors == 0 and result.metrics["reward/llm_judge/unparseable"] == 0
     values = result.per_function["llm_judge"]
@@ -58,5 +59,5 @@ def test_vllm_and_hf_judges_agree_on_p_yes(tiny_model_dir):
     for engine in ("hf", "vllm"):
         args = {"backend": engine, "url": url, "template": "verdict", "samples": 1, "temperature": 1.0, "max_tokens": 2}
         cfg = RewardConfig(functions=[RewardFunctionConfig(name="llm_judge", args=args)], verifiable="llm_judge")
-        scores[engine] = compute_rewards(COMPLETIONS, PROMPTS, cfg).per_function["llm_judge"]
+        scores[engine] = compute_rewards(COMPLETIONS, PROMPTS, cfg, local_judge=EngineJudge).per_function["llm_judge"]
     assert scores["vllm"] == pytest.approx(scores["hf"], abs=1e-3), scores

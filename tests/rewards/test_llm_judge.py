@@ -12,7 +12,7 @@ import pytest
 
 from envs.base import Prompt
 from rewards import RewardConfig, RewardFunctionConfig, compute_rewards
-from rewards.judge import JUDGE_STATS, HTTPJudge, JudgeError, llm_judge
+from rewards.judge import JUDGE_STATS, HTTPJudge, JudgeError, JudgeOutput, LocalJudgeMissing, judge_client, llm_judge
 
 PROMPT = Prompt("j/1", ({"role": "user", "content": "What is 2+2?"},), "4")
 
@@ -147,15 +147,18 @@ def test_arguments_are_validated_at_load():
 
 
 def test_tiny_hf_judge_scores_or_counts_unparseable(tiny_model_dir):
+    from rl.rollout.judge import EngineJudge
+
     # verdict: the yes/no first-token probabilities of the real tiny model give a score in (0, 1)
-    score = llm_judge("4", PROMPT, backend="hf", url=str(tiny_model_dir), samples=2, max_tokens=4)
+    [score] = llm_judge.batch(["4"], [PROMPT], backend="hf", url=str(tiny_model_dir), samples=2, max_tokens=4,
+                              local_judge=EngineJudge)
     assert 0.0 < score < 1.0
     # score: its random text rarely holds a number 1-10; whatever it says is parsed or counted, never a crash
     cfg = RewardConfig(functions=[RewardFunctionConfig(
         name="llm_judge", args={"backend": "hf", "url": str(tiny_model_dir), "template": "score", "samples": 2,
                                 "max_tokens": 4, "temperature": 1.0})], verifiable="llm_judge")
     before = JUDGE_STATS["unparseable"]
-    result = compute_rewards(["4", "5"], [PROMPT, PROMPT], cfg)
+    result = compute_rewards(["4", "5"], [PROMPT, PROMPT], cfg, local_judge=EngineJudge)
     assert all(0.0 <= t <= 1.0 for t in result.total)
     parsed = 4 - (JUDGE_STATS["unparseable"] - before)
     assert result.errors <= 2 and (result.errors == 0 or parsed < 4)
@@ -168,3 +171,60 @@ def test_greedy_samples_are_one_request_repeated(server):
     assert llm_judge("4", PROMPT, url=server.url, model="m9", samples=3, use_logprobs=False) == 1.0
     assert server.requests[-1]["n"] == 1 and "logprobs" not in server.requests[-1]
     assert JUDGE_STATS["samples"] - before.get("samples", 0) == 3
+
+
+class FixedJudge:
+    """A JudgeBackend written here, built as a local judge factory is, (path, engine): whatever the
+    prompt, the response "4" gets two verdicts with yes/no first-token log-probs, "5" two "No"
+    texts without log-probs, anything else an answer that does not parse."""
+
+    built: list[tuple[str, str]] = []
+
+    def __init__(self, path: str, engine: str):
+        FixedJudge.built.append((path, engine))
+        self.calls: list[tuple[list[tuple[str, int]], tuple[str, ...]]] = []
+
+    def complete_batch(self, requests, *, labels=(), temperature=0.0, max_tokens=16, workers=1):
+        self.calls.append((list(requests), labels))
+        out = []
+        for text, n in requests:
+            response = text.split("Response:\n")[1].split("\n")[0]
+            if response == "4":
+                out.append([JudgeOutput("yes", {"yes": math.log(0.6), "no": math.log(0.2)}),
+                            JudgeOutput("no", {"yes": math.log(0.3), "no": math.log(0.6)})][:n])
+            elif response == "5":
+                out.append([JudgeOutput("No, it is wrong."), JudgeOutput("No.")][:n])
+            else:
+                out.append([JudgeOutput("hmm")] * n)
+        return out
+
+
+def test_a_local_judge_is_the_backend_its_factory_builds():
+    """compute_rewards hands its local_judge factory to llm_judge: the recipe's local model path and
+    engine go to it once, and the scores are those of the backend's outputs."""
+    args = {"backend": "vllm", "url": "/models/fixed-judge", "samples": 2, "temperature": 1.0}
+    cfg = RewardConfig(functions=[RewardFunctionConfig(name="llm_judge", args=args)], verifiable="llm_judge")
+    FixedJudge.built.clear()
+    result = compute_rewards(["4", "5", "x"], [PROMPT] * 3, cfg, local_judge=FixedJudge)
+    # "4": P(yes) = yes / (yes + no) per sample, 0.6 / 0.8 and 0.3 / 0.9, averaged; "5": two text
+    # verdicts "no"; "x": nothing parses, a counted zero
+    assert result.per_function["llm_judge"] == [pytest.approx((0.75 + 1 / 3) / 2), 0.0, 0.0]
+    assert result.errors == 1
+    assert result.metrics["reward/llm_judge/samples"] == 6 and result.metrics["reward/llm_judge/unparseable"] == 2
+    assert FixedJudge.built == [("/models/fixed-judge", "vllm")]
+    backend = judge_client("vllm", "/models/fixed-judge", local_judge=FixedJudge)
+    [(requests, labels)] = backend.calls  # the whole batch in one call, k samples each, P(yes) asked for
+    assert [n for _, n in requests] == [2, 2, 2] and labels == ("yes", "no")
+    compute_rewards(["4"], [PROMPT], cfg, local_judge=FixedJudge)  # the backend is kept: built once
+    assert FixedJudge.built == [("/models/fixed-judge", "vllm")] and len(backend.calls) == 2
+
+
+def test_a_local_judge_without_a_factory_is_an_error_not_zeros():
+    args = {"backend": "hf", "url": "/models/judge"}
+    cfg = RewardConfig(functions=[RewardFunctionConfig(name="llm_judge", args=args)], verifiable="llm_judge")
+    with pytest.raises(LocalJudgeMissing, match=r"reward llm_judge: backend 'hf' judges with the local model at "
+                                                r"url='/models/judge' \(reward.functions\[\].args backend/url\).*"
+                                                r"pass local_judge=EngineJudge \(rl/rollout/judge.py\) to compute_rewards"):
+        compute_rewards(["4"], [PROMPT], cfg)
+    with pytest.raises(LocalJudgeMissing, match="set backend: http"):
+        llm_judge("4", PROMPT, **args)

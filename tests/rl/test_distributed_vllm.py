@@ -18,7 +18,7 @@ from rl.config import ServerConfig, recipe_from_dict  # noqa: E402
 from rl.logger import read_jsonl  # noqa: E402
 from rl.models import load_model, load_tokenizer  # noqa: E402
 from rl.rollout import SERVERS_ENV  # noqa: E402
-from rl.rollout.hf import _eos_ids  # noqa: E402
+from rl.rollout.hf import eos_token_ids  # noqa: E402
 from rl.rollout.vllm_client import VLLMServerEngine  # noqa: E402
 from rl.trainer import train  # noqa: E402
 from tests.rl.test_distributed import LOSS_TOL, _recipe_dict, _trajectory, torchrun  # noqa: E402
@@ -70,7 +70,7 @@ def server_url(tiny_model_dir, monkeypatch):
     """One vLLM server process on 127.0.0.1, attached to by every run of the test."""
     tok = load_tokenizer(tiny_model_dir)
     options = {k: v for k, v in VLLM.items() if k != "bucket_mb"}
-    engine = VLLMServerEngine(tiny_model_dir, tok, _eos_ids(load_model(tiny_model_dir), tok),
+    engine = VLLMServerEngine(tiny_model_dir, tok, eos_token_ids(load_model(tiny_model_dir), tok),
                               ServerConfig(num_servers=1, startup_timeout_s=300), server_options=options)
     monkeypatch.setenv(SERVERS_ENV, engine.urls[0])
     yield engine.urls[0]

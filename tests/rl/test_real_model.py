@@ -11,7 +11,7 @@ import torch
 from rl.batch import sequence_logprobs
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.rollout.base import SamplingParams
-from rl.rollout.hf import HFEngine, _eos_ids
+from rl.rollout.hf import HFEngine, eos_token_ids
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_the_chat_template_and_end_of_turn(real):
     _, tok, model, prompts = real
     text = tok.decode(prompts[0])
     assert text.startswith("<|im_start|>") and text.endswith("<|im_start|>assistant\n")
-    assert tok.convert_tokens_to_ids("<|im_end|>") in _eos_ids(model, tok)
+    assert tok.convert_tokens_to_ids("<|im_end|>") in eos_token_ids(model, tok)
 
 
 def test_hf_engine_samples_what_the_trainer_scores(real):
@@ -95,7 +95,7 @@ def test_vllm_engine_agrees_with_the_trainer_before_and_after_a_weight_sync(real
     from rl.rollout.vllm import VLLMEngine
 
     path, tok, model, prompts = real
-    engine = VLLMEngine(path, tok, _eos_ids(model, tok), dtype="float32", gpu_memory_utilization=0.05,
+    engine = VLLMEngine(path, tok, eos_token_ids(model, tok), dtype="float32", gpu_memory_utilization=0.05,
                         max_num_seqs=16, max_model_len=512, bucket_mb=64)
     try:
         for temperature in (1.0, 0.7):
@@ -118,7 +118,7 @@ def test_vllm_server_engine_takes_pushed_weights_of_the_real_model(real):
     model = load_model(path).eval()  # the server loads the weights on disk; the module's model has trained
     cfg = ServerConfig(num_servers=1, timeout_s=300, retries=1, startup_timeout_s=300)
     options = dict(dtype="float32", kv_cache_gb=1, max_num_seqs=16, max_model_len=512)
-    engine = VLLMServerEngine(path, tok, _eos_ids(model, tok), cfg, bucket_mb=64, server_options=options)
+    engine = VLLMServerEngine(path, tok, eos_token_ids(model, tok), cfg, bucket_mb=64, server_options=options)
     try:
         step_sync_and_check(engine, model, tok, prompts, "7 7 7", version=2)
     finally:

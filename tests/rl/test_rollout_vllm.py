@@ -16,7 +16,7 @@ pytest.importorskip("vllm", reason="the vllm engine needs vLLM (pip install -e '
 from rl.batch import sequence_logprobs  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
-from rl.rollout.hf import HFEngine, _eos_ids  # noqa: E402
+from rl.rollout.hf import HFEngine, eos_token_ids  # noqa: E402
 from rl.distributed import weight_buckets  # noqa: E402
 from rl.rollout.vllm import VLLMEngine  # noqa: E402
 from tests.rl.engine_contract import check_completions, check_seeded  # noqa: E402
@@ -29,7 +29,7 @@ LOGPROB_ATOL = 1e-4
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir, hf_model):
     tok = load_tokenizer(tiny_model_dir)
-    e = VLLMEngine(tiny_model_dir, tok, _eos_ids(hf_model, tok), dtype="float32", gpu_memory_utilization=0.05,
+    e = VLLMEngine(tiny_model_dir, tok, eos_token_ids(hf_model, tok), dtype="float32", gpu_memory_utilization=0.05,
                    max_num_seqs=32, bucket_mb=0.5)
     yield e
     e.close()

@@ -16,7 +16,7 @@ pytest.importorskip("vllm", reason="the vllm-server engine needs vLLM (pip insta
 from rl.config import ServerConfig  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
-from rl.rollout.hf import HFEngine, _eos_ids  # noqa: E402
+from rl.rollout.hf import HFEngine, eos_token_ids  # noqa: E402
 from rl.rollout.vllm_client import ServerError, VLLMServerEngine  # noqa: E402
 from tests.rl.engine_contract import check_completions  # noqa: E402
 from tests.rl.test_rollout_vllm import LOGPROB_ATOL, _trainer_logprobs, train_towards  # noqa: E402
@@ -27,7 +27,7 @@ def engine(tiny_model_dir, hf_model):
     tok = load_tokenizer(tiny_model_dir)
     cfg = ServerConfig(num_servers=2, timeout_s=120, retries=1, startup_timeout_s=240)
     options = dict(dtype="float32", kv_cache_gb=1, max_num_seqs=32, max_model_len=256)
-    e = VLLMServerEngine(tiny_model_dir, tok, _eos_ids(hf_model, tok), cfg, bucket_mb=0.5, server_options=options)
+    e = VLLMServerEngine(tiny_model_dir, tok, eos_token_ids(hf_model, tok), cfg, bucket_mb=0.5, server_options=options)
     yield e
     e.close()
 

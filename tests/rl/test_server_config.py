@@ -5,7 +5,7 @@ import pytest
 from rl.config import ServerConfig
 from rl.models import build_tiny_model, load_model, load_tokenizer
 from rl.rollout import server_config
-from rl.rollout.hf import _eos_ids
+from rl.rollout.hf import eos_token_ids
 from rl.rollout.vllm_server import model_eos_ids
 
 
@@ -21,4 +21,4 @@ def test_the_servers_a_job_script_exported_are_attached():
 
 def test_a_server_derives_the_eos_ids_the_trainer_uses(tmp_path):
     path = build_tiny_model(tmp_path / "tiny", seed=0)
-    assert model_eos_ids(path) == _eos_ids(load_model(path, "float32"), load_tokenizer(path))
+    assert model_eos_ids(path) == eos_token_ids(load_model(path, "float32"), load_tokenizer(path))
