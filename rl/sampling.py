@@ -68,7 +68,7 @@ class Sampler:
         self.interruption = tokenizer(length.interruption, add_special_tokens=False).input_ids
         self.score = compute_rewards
         """(completions, prompts, RewardConfig) -> RewardResult; on N processes the trainer sets a
-        sharded one (rl.distributed.sharded_scorer: each rank scores its share)."""
+        sharded one (rl.parallel.rollouts.sharded_scorer: each rank scores its share)."""
 
     def sample(self, state: TrainerState, timings: dict[str, float]) -> Rollouts:
         """prompts_per_iteration prompts with group_size completions each, scored. With DAPO's dynamic

@@ -51,16 +51,18 @@ from rl.batch import RolloutBatch, forward_pass, make_batch, sequence_forward
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic, explained_variance, value_loss
-from rl.distributed import (MainProcessEngine, ShardedEngine, backward, check_engine_topology, check_world_size,
-                            full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
-                            rank_micro_batches, reduce_metrics, shard_fsdp2, sharded_scorer,
-                            sharded_forward)
 from rl.filters import zero_variance
-from rl.lora import ADAPTER_DIR, apply_lora, merged_state_dict, save_adapter
-from rl.logger import MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
+from rl.logger import (MetricAccumulator, NullLogger, RunLogger, prepare_run_dir, read_jsonl, reduce_metrics, timer,
+                       truncate_jsonl)
+from rl.lora import ADAPTER_DIR, apply_lora, save_adapter
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
 from rl.numerics import tis_weights
+from rl.parallel.checks import check_engine_topology, check_world_size
+from rl.parallel.loss import backward, rank_micro_batches, sharded_forward
+from rl.parallel.rollouts import MainProcessEngine, ShardedEngine, sharded_scorer
+from rl.parallel.strategy import (full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
+                                  shard_fsdp2)
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 from rl.rollout import make_engine, server_config
 from rl.rollout.base import SamplingParams
@@ -68,6 +70,7 @@ from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.threads import set_torch_threads
 from rl.rollout.multiturn import episode_prompt
 from rl.warm_start import ensure_warm_start
+from rl.weights import merged_state_dict
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
 
