@@ -121,10 +121,11 @@ class Critic:
     DDP, and fsdp on CPU processes (the policy sharded by FSDP2, the critic under DDP): module and
     optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is an engine of its
     own, prepared under the "critic" plugin (rl.parallel.strategy.deepspeed_plugins: the policy's
-    ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and clipping; its backward and step go through rl.parallel.loss.backward. A value head (H + 1
-    parameters, trained through the policy's backward) is replicated on every rank outside
-    DeepSpeed: its gradients are averaged over the ranks in step(), as DDP would, and it is
-    checkpointed with register_for_checkpointing."""
+    ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and clipping;
+    its backward and step go through rl.parallel.loss.backward. A value head (H + 1 parameters,
+    trained through the policy's backward) is replicated on every rank outside DeepSpeed: its
+    gradients are averaged over the ranks in step(), as DDP would, and it is checkpointed with
+    register_for_checkpointing."""
 
     def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator,
                  lora=None):

@@ -38,6 +38,15 @@ def test_shards_cover_every_item_once_in_order():
             assert max(sizes) - min(sizes) <= 1
 
 
+def test_the_engines_do_not_import_the_trainers_parallel_layer():
+    """The vLLM engines take their weight buckets from rl.weights, which the trainer's ranks walk too;
+    importing the engines loads neither rl.parallel nor the trainer."""
+    code = ("import sys, rl.rollout, rl.rollout.vllm, rl.rollout.vllm_client, rl.rollout.vllm_server; "
+            "print(sorted(m for m in sys.modules if m.startswith(('rl.parallel', 'rl.trainer'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_rank_runs_the_same_number_of_micro_batches():
     # 10 rows over 4 ranks: shares 3, 3, 2, 2; micro-batches of 2 -> 2 per rank, rank 2 and 3's second empty
     per_rank = [rank_micro_batches(10, r, 4, 2) for r in range(4)]
