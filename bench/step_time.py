@@ -82,6 +82,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    from rl.distributed import end_distributed
+    from rl.parallel.exit import end_distributed
 
     end_distributed()  # under torchrun: every rank leaves through the process group's teardown

@@ -47,7 +47,7 @@ def _fetch_model(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from rl.config import load_recipe
-    from rl.distributed import end_distributed
+    from rl.parallel.exit import end_distributed
     from rl.trainer import train
 
     recipe = load_recipe(args.recipe, args.overrides)

@@ -9,7 +9,7 @@ The script is the same for both schedulers apart from its header and how the nod
     vLLM servers (split topology)    `vllm serve` per tensor-parallel group on the rollout GPUs/nodes;
                                      their URLs in ASYMPTOTE_VLLM_SERVERS for the vllm-server engine
     training                         torchrun (one per node via srun) -> `python -m launch.cli train`;
-                                     rl/distributed.py picks DDP/ZeRO/FSDP from the recipe
+                                     rl/parallel/ picks DDP/ZeRO/FSDP from the recipe
 
 Scripts and logs go to runs/<name>/launch/ and runs/<name>/logs/.
 """

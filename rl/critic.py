@@ -21,6 +21,7 @@ from transformers import AutoModel
 
 from rl.batch import layout
 from rl.models import DTYPES
+from rl.parallel.loss import backward
 
 
 class _Config(BaseModel):
@@ -118,13 +119,13 @@ class Critic:
     value head, `values` reads the policy's hidden states.
 
     DDP, and fsdp on CPU processes (the policy sharded by FSDP2, the critic under DDP): module and
-    optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is
-    an engine of its own, prepared under the "critic" plugin (rl.distributed.deepspeed_plugins: the
-    policy's ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and
-    clipping; its backward and step go through rl.distributed.backward. A value head (H + 1
-    parameters, trained through the policy's backward) is replicated on every rank outside
-    DeepSpeed: its gradients are averaged over the ranks in step(), as DDP would, and it is
-    checkpointed with register_for_checkpointing."""
+    optimizer prepared by accelerate. DeepSpeed (zero2/zero3): a separate critic is an engine of its
+    own, prepared under the "critic" plugin (rl.parallel.strategy.deepspeed_plugins: the policy's
+    ZeRO config with the critic's gradient_clipping), so it keeps its own lr, betas and clipping;
+    its backward and step go through rl.parallel.loss.backward. A value head (H + 1 parameters,
+    trained through the policy's backward) is replicated on every rank outside DeepSpeed: its
+    gradients are averaged over the ranks in step(), as DDP would, and it is checkpointed with
+    register_for_checkpointing."""
 
     def __init__(self, cfg: CriticConfig, start_path: Path, dtype: str, hidden_size: int, accelerator: Accelerator,
                  lora=None):
@@ -169,8 +170,6 @@ class Critic:
     def backward(self, loss: torch.Tensor, last: bool) -> None:
         """Backward of a separate critic's value loss on one micro-batch (`last`: it ends the
         mini-batch; under DeepSpeed the engine reduces, clips and steps there)."""
-        from rl.distributed import backward  # rl.distributed imports the config, which imports this module
-
         backward(self.accelerator, self.module, loss, last)
 
     def step(self) -> float:

@@ -14,12 +14,16 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from rl.checkpoint import latest_checkpoint
-from rl.config import Recipe
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from rl.config import Recipe
 
 
 @contextlib.contextmanager
@@ -125,6 +129,29 @@ class MetricAccumulator:
             how = self.how[name]
             out[name] = value / max(self.weights[name], 1e-12) if how == "mean" else value / steps if how == "sum" else value
         return out
+
+
+def reduce_metrics(accelerator: Accelerator, stats: MetricAccumulator) -> MetricAccumulator:
+    """Combine every rank's accumulator into one (sums add, weighted means pool, max/min of all).
+    A collective on N processes: every rank must call it."""
+    if accelerator.num_processes == 1:
+        return stats
+    from accelerate.utils import gather_object
+
+    out = MetricAccumulator()
+    for values, weights, how in gather_object([(stats.values, stats.weights, stats.how)]):
+        for name, value in values.items():
+            h = how[name]
+            if name not in out.values:
+                out.values[name], out.weights[name], out.how[name] = value, weights[name], h
+            elif h == "max":
+                out.values[name] = max(out.values[name], value)
+            elif h == "min":
+                out.values[name] = min(out.values[name], value)
+            else:
+                out.values[name] += value
+                out.weights[name] += weights[name]
+    return out
 
 
 class NullLogger:

@@ -3,9 +3,10 @@
 The trainer wraps its policy (and a separate critic's trunk) with `apply_lora`; only the adapters
 train. The rollout engines never see adapters: the vLLM engines load merged weights
 W + (alpha / r) B A under the Hugging Face checkpoint's names (`merged_weight`, used by
-rl.distributed.full_param_buckets), computed out of place, so the training weights are never
-merged and unmerged (TRL's `_move_model_to_vllm` and verl merge in place and unmerge after, which
-drifts in bf16). The hf engine samples from the peft model itself, whose forward adds the adapters.
+rl.weights.full_param_buckets, whose merge is also final_model: rl.weights.merged_state_dict),
+computed out of place, so the training weights are never merged and unmerged (TRL's
+`_move_model_to_vllm` and verl merge in place and unmerge after, which drifts in bf16). The hf
+engine samples from the peft model itself, whose forward adds the adapters.
 """
 
 from __future__ import annotations
@@ -69,10 +70,3 @@ def save_adapter(model: torch.nn.Module, path: Path) -> None:
     """The adapter alone (adapter_config.json + adapter_model.safetensors), as peft saves it."""
     model.save_pretrained(path)
 
-
-def merged_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's weights with the adapters merged, under the base model's own names: what
-    final_model holds, loadable without peft."""
-    from rl.distributed import iter_full_params
-
-    return {name: t.detach().clone() for name, t in iter_full_params(model)}

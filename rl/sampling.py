@@ -71,7 +71,7 @@ class Sampler:
         self.score = partial(compute_rewards, local_judge=EngineJudge)
         """(completions, prompts, RewardConfig) -> RewardResult, a local judge model (llm_judge with
         backend hf or vllm) served by rl/rollout/judge.py; on N processes the trainer shards it
-        (rl.distributed.sharded_scorer: each rank scores its share)."""
+        (rl.parallel.rollouts.sharded_scorer: each rank scores its share)."""
 
     def sample(self, state: TrainerState, timings: dict[str, float]) -> Rollouts:
         """prompts_per_iteration prompts with group_size completions each, scored. With DAPO's dynamic

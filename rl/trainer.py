@@ -24,7 +24,7 @@ decoding steps, and groups more than k optimizer steps stale are dropped (counte
 
 Each phase is timed under its own name (train/time/<phase>). Everything runs through `accelerate`,
 so one CPU process is the same code as many GPU processes: with N processes (DDP, DeepSpeed ZeRO-2/3,
-FSDP; rl/distributed.py) rollouts are sharded over the ranks and gathered, every rank holds the whole
+FSDP; rl/parallel/) rollouts are sharded over the ranks and gathered, every rank holds the whole
 batch for steps 3-5, and each mini-batch's sequences are split over the ranks for steps 6-7.
 Components' resumable state (NPR's pass rates, the adaptive entropy coefficient) lives in
 TrainerState.extra.
@@ -50,13 +50,14 @@ from rl.batch import make_batch
 from rl.checkpoint import TrainerState, latest_checkpoint, load_trainer_state, save_checkpoint
 from rl.config import Recipe, dump_recipe, recipe_warnings
 from rl.critic import Critic
-from rl.distributed import (MainProcessEngine, ShardedEngine, check_engine_topology, check_world_size,
-                            full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
-                            shard_fsdp2, sharded_scorer)
 from rl.filters import zero_variance
-from rl.lora import ADAPTER_DIR, apply_lora, merged_state_dict, save_adapter
 from rl.logger import NullLogger, RunLogger, prepare_run_dir, read_jsonl, timer, truncate_jsonl
+from rl.lora import ADAPTER_DIR, apply_lora, save_adapter
 from rl.models import load_model, load_tokenizer, non_embedding_params, render_prompt
+from rl.parallel.checks import check_engine_topology, check_world_size
+from rl.parallel.rollouts import MainProcessEngine, ShardedEngine, sharded_scorer
+from rl.parallel.strategy import (full_state_dict, is_zero3, make_accelerator, prepare_frozen, prepare_policy,
+                                  shard_fsdp2)
 from rl.rollout import make_engine, server_config
 from rl.rollout.base import SamplingParams
 from rl.rollout.multiturn import episode_prompt
@@ -64,6 +65,7 @@ from rl.sampling import Rollouts, Sampler, rollout_metrics, sample_records
 from rl.threads import set_torch_threads
 from rl.update import PolicyUpdate
 from rl.warm_start import ensure_warm_start
+from rl.weights import merged_state_dict
 
 
 SCHEDULES = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}

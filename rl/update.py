@@ -19,10 +19,10 @@ import torch
 from rl.advantages import ADVANTAGES, gae, token_rewards
 from rl.batch import RolloutBatch, forward_pass, sequence_forward
 from rl.critic import explained_variance, value_loss
-from rl.distributed import backward, rank_micro_batches, reduce_metrics, sharded_forward
-from rl.logger import MetricAccumulator
+from rl.logger import MetricAccumulator, reduce_metrics
 from rl.losses import COV_LOSSES, LOSSES, LossContext, aggregation_weights, cov_selection, masked_mean
 from rl.numerics import tis_weights
+from rl.parallel.loss import backward, rank_micro_batches, sharded_forward
 from rl.regularizers import adapt_entropy_coef, entropy_bonus_coef, kl_estimate
 
 

@@ -28,7 +28,6 @@ PACKAGES = ("rl", "rewards", "envs", "analysis", "launch")
 LAYERS = ("envs", "rewards", "analysis", "rl", "launch")  # bottom to top
 FORBIDDEN = (  # (importer prefix, imported prefix) inside a layer
     ("rl.rollout", "rl.trainer"), ("rl.rollout", "rl.update"), ("rl.rollout", "rl.parallel"),
-    ("rl.rollout", "rl.distributed"),
 )
 
 

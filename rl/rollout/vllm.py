@@ -22,7 +22,7 @@ train/mismatch_kl (docs/engines.md).
 Weights go over in buckets of about `bucket_mb` megabytes (one `load_weights` call per bucket,
 never one call per parameter), in the trainer model's own (Hugging Face) names; vLLM's model
 class fuses q/k/v and gate/up itself. A ZeRO-3 or FSDP-sharded model is gathered bucket by bucket
-first (rl/distributed.py `full_param_buckets`).
+first (rl/weights.py `full_param_buckets`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from typing import Any, Iterator
 
 import torch
 
-from rl.distributed import weight_buckets
 from rl.threads import adopt_torch_threads
 from rl.rollout.base import Completion, SamplingParams
+from rl.weights import weight_buckets
 
 # the engine core (and the model) in this process: weight loads are in-memory function calls
 _ENV_DEFAULTS = {

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import torch
 
-from rl.distributed import weight_buckets
 from rl.rollout.base import Completion, SamplingParams
 from rl.rollout.vllm import GenResult, draw_seeds, to_completion
+from rl.weights import weight_buckets
 
 
 TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE",

@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/rl/test_distributed.py: rl.distributed.sharded_scorer on 2 CPU
+"""Run under torchrun by tests/rl/test_distributed.py: rl.parallel.rollouts.sharded_scorer on 2 CPU
 processes; rank 0 writes to OUT (JSON) what each rank scored and whether the gathered result equals
 scoring the whole batch on one rank.
 
@@ -16,7 +16,9 @@ from accelerate.utils import gather_object  # noqa: E402
 from envs.base import Prompt  # noqa: E402
 from rewards import RewardConfig, compute_rewards  # noqa: E402
 from rl.config import recipe_from_dict  # noqa: E402
-from rl.distributed import end_distributed, make_accelerator, sharded_scorer  # noqa: E402
+from rl.parallel.exit import end_distributed  # noqa: E402
+from rl.parallel.rollouts import sharded_scorer  # noqa: E402
+from rl.parallel.strategy import make_accelerator  # noqa: E402
 
 
 def main(out: str) -> None:

@@ -1,5 +1,5 @@
 """Run under torchrun by tests/rl/test_distributed.py: ZeRO-3 or FSDP2 on 2 CPU processes, then
-rl.distributed.iter_full_params; rank 0 writes what it saw to OUT (JSON).
+rl.weights.iter_full_params; rank 0 writes what it saw to OUT (JSON).
 
     torchrun --nproc_per_node 2 tests/rl/sync_worker.py MODEL_DIR BUCKET_BYTES OUT [zero3|fsdp]
 
@@ -18,8 +18,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rl.config import recipe_from_dict  # noqa: E402
-from rl.distributed import end_distributed, iter_full_params, make_accelerator, prepare_policy, shard_fsdp2  # noqa: E402
 from rl.models import load_model  # noqa: E402
+from rl.parallel.exit import end_distributed  # noqa: E402
+from rl.parallel.strategy import make_accelerator, prepare_policy, shard_fsdp2  # noqa: E402
+from rl.weights import iter_full_params  # noqa: E402
 
 
 def _sha(tensor: torch.Tensor) -> str:

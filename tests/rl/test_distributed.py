@@ -1,4 +1,4 @@
-"""rl/distributed.py: how a global batch splits over ranks, and real multi-process runs on CPU
+"""rl/parallel/: how a global batch splits over ranks, and real multi-process runs on CPU
 (torchrun, gloo, DeepSpeed's CPU accelerator, torch's FSDP2): 1 process and 2 processes with DDP,
 ZeRO-2, ZeRO-3 and FSDP follow the same loss trajectory, ZeRO-3's full weights are gathered bucket by
 bucket and FSDP's one parameter at a time, and an FSDP run resumes from its sharded checkpoint."""
@@ -16,10 +16,12 @@ import pytest
 import torch
 import yaml
 
+from rewards.sharding import shard_bounds
 from rl.config import RecipeError, load_recipe, recipe_from_dict
-from rl.distributed import (check_engine_topology, check_world_size, deepspeed_config, make_accelerator, own_fsdp,
-                            rank_micro_batches, shard_bounds, shard_fsdp2)
 from rl.logger import read_jsonl
+from rl.parallel.checks import check_engine_topology, check_world_size
+from rl.parallel.loss import rank_micro_batches
+from rl.parallel.strategy import deepspeed_config, make_accelerator, own_fsdp, shard_fsdp2
 from rl.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,15 @@ def test_shards_cover_every_item_once_in_order():
             assert [i for lo, hi in bounds for i in range(lo, hi)] == list(range(n))
             sizes = [hi - lo for lo, hi in bounds]
             assert max(sizes) - min(sizes) <= 1
+
+
+def test_the_engines_do_not_import_the_trainers_parallel_layer():
+    """The vLLM engines take their weight buckets from rl.weights, which the trainer's ranks walk too;
+    importing the engines loads neither rl.parallel nor the trainer."""
+    code = ("import sys, rl.rollout, rl.rollout.vllm, rl.rollout.vllm_client, rl.rollout.vllm_server; "
+            "print(sorted(m for m in sys.modules if m.startswith(('rl.parallel', 'rl.trainer'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_every_rank_runs_the_same_number_of_micro_batches():
@@ -160,7 +171,7 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_rewards_are_scored_a_share_per_rank(tmp_path):
     """sharded_scorer on 2 processes: each rank scores its contiguous share (7 completions: 4 and 3),
     and every rank gets what scoring the whole batch on one rank gives. The worker ends with
-    rl.distributed.end_distributed, which leaves every rank with exit code 0 (the worker raises
+    rl.parallel.exit.end_distributed, which leaves every rank with exit code 0 (the worker raises
     exit code 3 if it returns)."""
     out = tmp_path / "scores.json"
     torchrun([str(ROOT / "tests" / "rl" / "score_worker.py"), str(out)], timeout=120)

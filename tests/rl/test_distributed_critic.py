@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from rl.config import load_recipe, recipe_from_dict
-from rl.distributed import deepspeed_config, deepspeed_plugins
 from rl.logger import read_jsonl
+from rl.parallel.strategy import deepspeed_config, deepspeed_plugins
 from rl.trainer import train
 from tests.rl.test_distributed import GRAD_NORM_TOL, LOSS_TOL, ROOT, WEIGHT_TOL, _recipe_dict, _weights, torchrun
 

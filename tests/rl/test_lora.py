@@ -6,11 +6,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from rl.config import LoraConfig, RecipeError
-from rl.distributed import iter_full_params
 from rl.logger import read_jsonl
-from rl.lora import ADAPTER_DIR, apply_lora, merged_state_dict
+from rl.lora import ADAPTER_DIR, apply_lora
 from rl.models import load_model
 from rl.trainer import Trainer, train
+from rl.weights import iter_full_params, merged_state_dict
 from tests.rl.test_trainer import comparable, crash_during, make_recipe
 
 LORA = {"r": 4, "alpha": 8.0}

@@ -17,8 +17,8 @@ from rl.batch import sequence_logprobs  # noqa: E402
 from rl.models import load_tokenizer, render_prompt  # noqa: E402
 from rl.rollout.base import SamplingParams  # noqa: E402
 from rl.rollout.hf import HFEngine, eos_token_ids  # noqa: E402
-from rl.distributed import weight_buckets  # noqa: E402
 from rl.rollout.vllm import VLLMEngine  # noqa: E402
+from rl.weights import weight_buckets  # noqa: E402
 from tests.rl.engine_contract import check_completions, check_seeded  # noqa: E402
 
 # |engine log-prob - trainer log-prob| per token, float32 on CPU. Measured: 5e-7 to 1e-6 (vLLM's
