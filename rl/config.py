@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from envs.code import CodeEnvConfig
 from envs.math import MathEnvConfig
+from envs.schema import Config as _Config
 from envs.swe import SWEEnvConfig
 from rewards import RewardConfig
 from rl.advantages import AdvantageConfig, GRPOConfig, needs_groups
@@ -34,24 +35,6 @@ from rl.length import LengthConfig
 from rl.losses import AggregationConfig, LossConfig, PPOClipConfig
 from rl.numerics import TISConfig
 from rl.regularizers import EntropyConfig, KLConfig
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_component_names(cls, data: Any) -> Any:
-        """A component given without `name` (e.g. the override algorithm.loss.clip_high=0.28)
-        keeps the default component's name."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for key, field in cls.model_fields.items():
-            default_name = getattr(field.default, "name", None)
-            if field.discriminator and default_name and isinstance(data.get(key), dict) and "name" not in data[key]:
-                data[key] = {**data[key], "name": default_name}
-        return data
 
 
 class WarmStartConfig(_Config):
