@@ -30,17 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
-from rl.config.losses import (
-    AggregationConfig,
-    CISPOConfig,
-    ClipCovConfig,
-    DAPOConfig,
-    GSPOConfig,
-    KLCovConfig,
-    PPOClipConfig,
-    ReinforceConfig,
-    SAPOConfig,
-)
+from rl.config.losses import (AggregationConfig, CISPOConfig, ClipCovConfig, DAPOConfig, GSPOConfig, KLCovConfig,
+                              PPOClipConfig, ReinforceConfig, SAPOConfig)
 
 
 @dataclass
