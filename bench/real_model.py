@@ -144,7 +144,7 @@ def bench_engines(path: Path, prompts_n: int, n: int, max_new_tokens: int) -> di
 def bench_tasks(path: Path, names: list[str], prompts_n: int, samples: int, max_new_tokens: int) -> dict:
     from math_verify import parse
 
-    from rewards.math import _COMPLETION_TARGETS, last_boxed, math_verify_reward
+    from rewards.math import _completion_targets, last_boxed, math_verify_reward
     from rl.models import load_model, load_tokenizer
     from rl.rollout.base import SamplingParams
 
@@ -162,7 +162,7 @@ def bench_tasks(path: Path, names: list[str], prompts_n: int, samples: int, max_
                 for c in g:
                     scores.append(math_verify_reward(c.text, p))
                     boxed = last_boxed(c.text)
-                    if not (boxed or parse(c.text, list(_COMPLETION_TARGETS), fallback_mode="no_fallback")):
+                    if not (boxed or parse(c.text, list(_completion_targets()), fallback_mode="no_fallback")):
                         unparsed += 1
                         if re.search(r"\d", c.text):  # a digit math_verify did not read as an answer
                             missed.append(c.text)

@@ -17,14 +17,26 @@ from __future__ import annotations
 import functools
 import threading
 
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
 from envs.base import Prompt
 
-# A completion's answer, when it has no usable \boxed{}: "final answer is ...", "answer: ...", then the
-# rightmost LaTeX or plain number/expression (a stray \boxed is still tried first).
-_COMPLETION_TARGETS = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
-_GOLD_TARGETS = (LatexExtractionConfig(),)
+
+# math_verify is imported where it is used, not at module top: it takes about a second to import
+# (SymPy, its LaTeX parser), and the recipe schema (rewards/config.py) reads this module's signature
+# of math_verify_reward without scoring anything.
+@functools.cache
+def _completion_targets() -> tuple:
+    """A completion's answer, when it has no usable \\boxed{}: "final answer is ...", "answer: ...", then
+    the rightmost LaTeX or plain number/expression (a stray \\boxed is still tried first)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
+
+    return (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+
+
+@functools.cache
+def _gold_targets() -> tuple:
+    from math_verify import LatexExtractionConfig
+
+    return (LatexExtractionConfig(),)
 
 
 def last_boxed(text: str) -> str | None:
@@ -60,10 +72,12 @@ def parse_gold(answer: str, timeout_seconds: int = 5) -> list:
 
     Text is not detected: math_verify reads `Tuesday` as a product of symbols, which no numeric
     completion matches; keep such answers out of math datasets."""
+    from math_verify import parse
+
     text = answer if ("\\boxed" in answer or "$" in answer) else f"\\boxed{{{answer}}}"
     gold = parse(
         text,
-        extraction_config=list(_GOLD_TARGETS),
+        extraction_config=list(_gold_targets()),
         fallback_mode="no_fallback",
         parsing_timeout=_timeout(timeout_seconds),
     )
@@ -97,15 +111,17 @@ the cache stays under ~20 MB); longer ones rarely repeat."""
 
 def _verdict(completion: str, gold_answer: str, timed: bool, timeout_seconds: int, float_rounding: int) -> float:
     """math_verify_reward's score: a function of these arguments only."""
+    from math_verify import parse, verify
+
     gold = parse_gold(gold_answer, timeout_seconds)
     timeout = timeout_seconds if timed else None  # signal-based timeouts: main thread only
     answer = []
     boxed = last_boxed(completion)
     if boxed is not None:
-        answer = parse(boxed, list(_GOLD_TARGETS), fallback_mode="no_fallback", parsing_timeout=timeout)
+        answer = parse(boxed, list(_gold_targets()), fallback_mode="no_fallback", parsing_timeout=timeout)
     if not answer:
         answer = parse(
-            completion, list(_COMPLETION_TARGETS), fallback_mode="no_fallback", parsing_timeout=timeout
+            completion, list(_completion_targets()), fallback_mode="no_fallback", parsing_timeout=timeout
         )
     if not answer:
         return 0.0

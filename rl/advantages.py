@@ -17,14 +17,9 @@ returns advantages and the critic's return targets. It is the one estimator outs
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+from rl.config.advantages import GAEConfig, GRPOConfig, RLOOConfig, ReinforcePPConfig
 
 
 def token_rewards(outcome: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -71,22 +66,6 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -
 # --------------------------------------------------------------------------------------------
 
 
-class GRPOConfig(_Config):
-    """Group-relative advantages (DeepSeekMath, Shao et al. 2024, §4.1.2)."""
-
-    name: Literal["grpo"] = "grpo"
-    scale_by_std: bool = True
-    """Divide by a std: Â_i = (r_i − mean_g) / (std + ε). Dr. GRPO (Liu et al. 2025) argues for
-    False, which removes the bias towards too-easy and too-hard prompts."""
-    std: Literal["group", "batch"] = "group"
-    """Which std divides. group: the unbiased std of the prompt's group (GRPO; TRL and verl).
-    batch: the unbiased std of the group-centred advantages r_i − mean_g over the whole batch
-    (ScaleRL's batch-level normalisation, as Magistral writes it). TRL's scale_rewards='batch'
-    divides by the std of the raw rewards instead, which also counts the spread between prompts."""
-    eps: float = Field(1e-6, gt=0.0)
-    """ε in the denominator. 1e-6 as verl (TRL uses 1e-4)."""
-
-
 def grpo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig) -> torch.Tensor:
     """Â_i = (r_i − mean(r_group)) / (std + ε), the same for every token of completion i.
 
@@ -101,13 +80,6 @@ def grpo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg
     return adv.to(mask.dtype).unsqueeze(1) * mask
 
 
-class RLOOConfig(_Config):
-    """REINFORCE Leave-One-Out (Kool et al. 2019; Ahmadian et al. 2024, "Back to Basics"): each
-    completion's baseline is the mean reward of the OTHER completions of its prompt."""
-
-    name: Literal["rloo"] = "rloo"
-
-
 def rloo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg: RLOOConfig) -> torch.Tensor:
     """Â_i = r_i − (Σ_{j≠i} r_j) / (G − 1) = G/(G − 1) · (r_i − mean_g). A group of one has no
     baseline and gets 0 (verl keeps its raw reward instead)."""
@@ -115,21 +87,6 @@ def rloo(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Tensor, cfg
     mean, _, count = group_stats(r, group_ids)
     adv = torch.where(count > 1, (r - mean) * count / (count - 1).clamp(min=1), torch.zeros_like(r))
     return adv.to(mask.dtype).unsqueeze(1) * mask
-
-
-class ReinforcePPConfig(_Config):
-    """REINFORCE++ (Hu et al. 2025, arXiv:2501.03262): discounted returns of the token rewards,
-    normalised over the whole batch (no critic, no per-prompt std)."""
-
-    name: Literal["reinforce_pp"] = "reinforce_pp"
-    baseline: Literal["none", "group_mean"] = "group_mean"
-    """none: REINFORCE++ as first published (any batch, one sample per prompt is fine).
-    group_mean: subtract the group's mean score first (REINFORCE++-baseline, the paper's choice for
-    reasoning with several samples per prompt; verl's reinforce_plus_plus_baseline). Needs
-    algorithm.group_size >= 2 (a group of one would be its own mean; the recipe is rejected)."""
-    gamma: float = Field(1.0, ge=0.0, le=1.0)
-    """γ of the returns G_t = Σ_{s≥t} γ^{s−t} r_s. 1 for outcome rewards (the authors' OpenRLHF
-    forces 1 with a group baseline; verl's baseline variant ignores γ)."""
 
 
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -179,20 +136,6 @@ def reinforce_pp(rewards: torch.Tensor, group_ids: torch.Tensor, mask: torch.Ten
 # --------------------------------------------------------------------------------------------
 
 
-class GAEConfig(_Config):
-    """Generalised Advantage Estimation (Schulman et al. 2016) from a learned critic: PPO as in
-    Ouyang et al. 2022 and "The N Implementation Details of RLHF with PPO". Needs `algorithm.critic`."""
-
-    name: Literal["gae"] = "gae"
-    gamma: float = Field(1.0, ge=0.0, le=1.0)
-    """γ. 1.0 for outcome rewards on language (verl's and TRL's PPO default)."""
-    lam: float = Field(0.95, ge=0.0, le=1.0)
-    """λ. 0.95 as TRL's PPO and verl's default; VAPO (Yue et al. 2025) uses 1.0 for the critic's
-    targets and a length-adaptive λ for the policy."""
-    whiten: bool = True
-    """Normalise the advantages over the batch's tokens (mean 0, std 1), as TRL and verl do."""
-
-
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, cfg: GAEConfig):
     """δ_t = r_t + γ·V_{t+1} − V_t (V after the last token = 0), Â_t = δ_t + γλ·Â_{t+1}, returns
     R_t = Â_t + V_t (the critic's targets, before whitening). `rewards` [B, T] token-level (or [B]
@@ -217,13 +160,6 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, cfg: GA
     return adv * mask, returns
 
 
-AdvantageConfig = GRPOConfig | RLOOConfig | ReinforcePPConfig | GAEConfig
 ADVANTAGES = {"grpo": grpo, "rloo": rloo, "reinforce_pp": reinforce_pp}
-# Estimators that compare completions within a group, and so need group_size >= 2.
-GROUP_ESTIMATORS = {"grpo", "rloo"}
 
 
-def needs_groups(cfg: AdvantageConfig) -> bool:
-    """Whether the estimator compares the completions of a prompt with each other (and so needs
-    group_size >= 2): GRPO, RLOO, and REINFORCE++ with baseline group_mean."""
-    return cfg.name in GROUP_ESTIMATORS or getattr(cfg, "baseline", None) == "group_mean"

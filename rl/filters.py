@@ -19,13 +19,9 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from envs.base import Prompt
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+from rl.config.filters import NPRConfig
 
 
 def zero_variance(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -50,17 +46,6 @@ FILTERS = {"zero_variance": zero_variance}
 # --------------------------------------------------------------------------------------------
 
 
-class DynamicSamplingConfig(_Config):
-    """DAPO's dynamic sampling (Yu et al. 2025, §3.2): keep sampling batches of prompts, keeping only
-    the groups whose rewards differ, until prompts_per_iteration such groups are collected (the
-    surplus of the last round is dropped)."""
-
-    max_rounds: int = Field(10, ge=1)
-    """Cap on generation rounds per iteration (verl's max_num_gen_batches; the Entropy Mechanism
-    scripts use 10). When it is reached the iteration trains on the informative groups it has
-    (verl raises an error instead), and train/dynamic_sampling/capped is 1."""
-
-
 def informative_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
     """[P] bool: which of P consecutive groups of `group_size` completions have differing rewards."""
     keep, _ = zero_variance(rewards, torch.arange(len(rewards)) // group_size)
@@ -70,15 +55,6 @@ def informative_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # No-Positive-Resampling (ScaleRL)
 # --------------------------------------------------------------------------------------------
-
-
-class NPRConfig(_Config):
-    """No-Positive-Resampling (ScaleRL, Khatri et al. 2025, §3.2; after Polaris): a prompt whose
-    pass rate reaches the threshold is never sampled again in later epochs. The pass rate is the
-    mean verifiable reward of its latest group."""
-
-    threshold: float = Field(0.9, gt=0.0, le=1.0)
-    """Pass rate at which a prompt retires. 0.9 in ScaleRL."""
 
 
 def update_pass_rates(pass_rates: dict[str, float], prompt_ids: list[str], correct: torch.Tensor) -> dict[str, float]:

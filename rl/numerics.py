@@ -13,19 +13,8 @@ The other numerics switch, computing the LM head in FP32 while the model runs in
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class TISConfig(_Config):
-    """Truncated importance sampling of the engine/trainer mismatch."""
-
-    cap: float = Field(2.0, gt=1.0)
-    """C in w = min(π_trainer / π_engine, C). 2 in Yao et al. (verl's rollout_is_threshold default);
-    TRL's vllm_importance_sampling_clip_max defaults to 3."""
+from rl.config.numerics import TISConfig
 
 
 def tis_weights(trainer_logp: torch.Tensor, engine_logp: torch.Tensor, mask: torch.Tensor, cfg: TISConfig):

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from envs.schema import Config
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class CodeEnvConfig(_Config):
+class CodeEnvConfig(Config):
     """Write a Python function from a description; the code_tests reward runs it against the task's
     unit tests in a sandbox (MBPP/HumanEval style, single turn)."""
 

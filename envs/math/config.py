@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from rl.errors import KeyedValueError
+from envs.schema import Config, KeyedValueError
 
 # The reasoning-gym families whose gold answer is one number that math_verify reads and compares
 # reliably (checked on generated samples: every gold answer parses and verifies against itself, and
@@ -71,11 +71,7 @@ def allowed_families() -> list[str]:
     return [name for name in MATH_FAMILIES if name in registry]
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class TaskConfig(_Config):
+class TaskConfig(Config):
     """One procedural family of the mixture."""
 
     name: str
@@ -125,7 +121,7 @@ class TaskConfig(_Config):
         return self
 
 
-class MathEnvConfig(_Config):
+class MathEnvConfig(Config):
     """Single-turn math problems with a verifiable numeric answer."""
 
     name: Literal["math"] = "math"

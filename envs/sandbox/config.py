@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from envs.schema import Config
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class DockerConfig(_Config):
+class DockerConfig(Config):
     """The docker backend (clusters with a Docker engine; SWE-bench images)."""
 
     image: str = "python:3.11-slim"
@@ -24,7 +22,7 @@ class DockerConfig(_Config):
     """The docker client (or a compatible one, e.g. podman)."""
 
 
-class SandboxConfig(_Config):
+class SandboxConfig(Config):
     """Where untrusted commands run and the limits on each of them.
 
     Backends, strongest first:

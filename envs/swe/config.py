@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from envs.sandbox.config import SandboxConfig
+from envs.schema import Config
 from envs.swe.inject import KINDS
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class SWEEnvConfig(_Config):
+class SWEEnvConfig(Config):
     """Multi-turn software engineering: the model edits a repository in a sandbox with tools and is
     rewarded by hidden tests (R2E-Gym, SWE-Gym, SWE-smith style)."""
 

@@ -17,7 +17,7 @@ COMMITTED_RUN = DATA / "runs" / "tiny-grpo-s0"
 
 
 def recipe(name: str, seed: int, **overrides) -> dict:
-    """A resolved recipe shaped like rl/config.py's Recipe (the analysis reads only name, seed, logging)."""
+    """A resolved recipe shaped like rl/config's Recipe (the analysis reads only name, seed, logging)."""
     r = {
         "name": name,
         "seed": seed,
