@@ -96,46 +96,8 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
         stats_before = dict(stats) if stats is not None else {}
         values = []
         failed: list[tuple[str, str]] = []
-
-        def score(pair: tuple[str, Prompt], fn=fn, term=term) -> float | Exception:
-            try:
-                value = float(fn(pair[0], pair[1], **term.args))
-                if not isfinite(value):
-                    raise ValueError(f"returned {value}")
-                return value
-            except Exception as e:  # noqa: BLE001  (any failure of a reward is a logged zero)
-                return e
-
         pairs = list(zip(completions, prompts))
-        batch = getattr(fn, "batch", None)
-        if batch is not None:
-            given = {"local_judge": local_judge} if "local_judge" in inspect.signature(batch).parameters else {}
-            try:
-                raw = batch(completions, prompts, workers=term.workers, **given, **term.args)
-            except LocalJudgeMissing:  # the scorer is set up wrong, not the batch: no zeros to train on
-                raise
-            except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
-                raw = [e] * n
-            if not isinstance(raw, list) or len(raw) != n:
-                raw = [ValueError(f"batch returned {type(raw).__name__} of {len(raw) if isinstance(raw, list) else '?'} "
-                                  f"values for {n} completions")] * n
-            results = []
-            for r in raw:
-                if not isinstance(r, Exception):
-                    try:
-                        r = float(r)
-                        if not isfinite(r):
-                            raise ValueError(f"returned {r}")
-                    except (TypeError, ValueError) as e:
-                        r = e
-                results.append(r)
-        elif term.workers > 1 and n > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(min(term.workers, n), thread_name_prefix=f"reward-{term.name}") as pool:
-                results = list(pool.map(score, pairs))
-        else:
-            results = [score(p) for p in pairs]
+        results = _score_term(fn, term, completions, prompts, local_judge)
         for (_, prompt), result in zip(pairs, results):
             if isinstance(result, Exception):
                 failed.append((prompt.id, f"{type(result).__name__}: {result}"))
@@ -161,6 +123,53 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
     metrics["reward/errors"] = float(errors)
     metrics.update(outcomes)
     return RewardResult(total=total, per_function=per_function, errors=errors, metrics=metrics)
+
+
+def _score_term(fn, term, completions: list[str], prompts: list[Prompt],
+                local_judge: LocalJudgeFactory | None) -> list[float | Exception]:
+    """One function's value per completion, or the exception it raised there: one call per batch
+    (a function with `.batch`), from `term.workers` threads, or one completion at a time."""
+    n = len(completions)
+
+    def score(pair: tuple[str, Prompt]) -> float | Exception:
+        try:
+            value = float(fn(pair[0], pair[1], **term.args))
+            if not isfinite(value):
+                raise ValueError(f"returned {value}")
+            return value
+        except Exception as e:  # noqa: BLE001  (any failure of a reward is a logged zero)
+            return e
+
+    pairs = list(zip(completions, prompts))
+    batch = getattr(fn, "batch", None)
+    if batch is None:
+        if term.workers > 1 and n > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(term.workers, n), thread_name_prefix=f"reward-{term.name}") as pool:
+                return list(pool.map(score, pairs))
+        return [score(p) for p in pairs]
+    given = {"local_judge": local_judge} if "local_judge" in inspect.signature(batch).parameters else {}
+    try:
+        raw = batch(completions, prompts, workers=term.workers, **given, **term.args)
+    except LocalJudgeMissing:  # the scorer is set up wrong, not the batch: no zeros to train on
+        raise
+    except Exception as e:  # noqa: BLE001  (a batch that fails as a whole: every completion fails)
+        raw = [e] * n
+    if not isinstance(raw, list) or len(raw) != n:
+        raw = [ValueError(f"batch returned {type(raw).__name__} of {len(raw) if isinstance(raw, list) else '?'} "
+                          f"values for {n} completions")] * n
+    results = []
+    for r in raw:
+        if not isinstance(r, Exception):
+            try:
+                r = float(r)
+                if not isfinite(r):
+                    raise ValueError(f"returned {r}")
+            except (TypeError, ValueError) as e:
+                r = e
+        results.append(r)
+    return results
 
 
 def concat_rewards(results: list[RewardResult]) -> RewardResult:
