@@ -96,9 +96,8 @@ def compute_rewards(completions: list[str], prompts: list[Prompt], cfg: RewardCo
         stats_before = dict(stats) if stats is not None else {}
         values = []
         failed: list[tuple[str, str]] = []
-        pairs = list(zip(completions, prompts))
         results = _score_term(fn, term, completions, prompts, local_judge)
-        for (_, prompt), result in zip(pairs, results):
+        for prompt, result in zip(prompts, results):
             if isinstance(result, Exception):
                 failed.append((prompt.id, f"{type(result).__name__}: {result}"))
                 result = 0.0
@@ -133,10 +132,7 @@ def _score_term(fn, term, completions: list[str], prompts: list[Prompt],
 
     def score(pair: tuple[str, Prompt]) -> float | Exception:
         try:
-            value = float(fn(pair[0], pair[1], **term.args))
-            if not isfinite(value):
-                raise ValueError(f"returned {value}")
-            return value
+            return _finite(fn(pair[0], pair[1], **term.args))
         except Exception as e:  # noqa: BLE001  (any failure of a reward is a logged zero)
             return e
 
@@ -163,13 +159,19 @@ def _score_term(fn, term, completions: list[str], prompts: list[Prompt],
     for r in raw:
         if not isinstance(r, Exception):
             try:
-                r = float(r)
-                if not isfinite(r):
-                    raise ValueError(f"returned {r}")
+                r = _finite(r)
             except (TypeError, ValueError) as e:
                 r = e
         results.append(r)
     return results
+
+
+def _finite(value) -> float:
+    """A reward's value as a float; a non-number or NaN/inf raises (TypeError, ValueError)."""
+    value = float(value)
+    if not isfinite(value):
+        raise ValueError(f"returned {value}")
+    return value
 
 
 def concat_rewards(results: list[RewardResult]) -> RewardResult:

@@ -10,6 +10,7 @@ sum is what the weights mean.
 from __future__ import annotations
 
 import math
+
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
