@@ -112,7 +112,7 @@ class VLLMServerEngine:
                 elif time.monotonic() > deadline:
                     text = f"vllm server {i} did not bind a port within {self.cfg.startup_timeout_s:.0f} s"
                 if text:
-                    raise ServerError(f"{text}; its log ({log}) ends:\n{log.read_text(errors='replace')[-2000:]}")
+                    raise ServerError(text + _tail_of(log))
                 time.sleep(0.1)
             url = f"http://127.0.0.1:{int(port_file.read_text())}"
             self.procs[url] = (proc, log)
@@ -140,11 +140,8 @@ class VLLMServerEngine:
         """Every server's /health answer; raises ServerError naming the first that fails."""
         return {u: self._request(u, "GET", "/health", timeout=10.0) for u in self.urls}
 
-    def _log_tail(self, url: str, n: int = 2000) -> str:
-        if url not in self.procs:
-            return ""
-        text = self.procs[url][1].read_text(errors="replace")
-        return f"; its log ({self.procs[url][1]}) ends:\n{text[-n:]}"
+    def _log_tail(self, url: str) -> str:
+        return _tail_of(self.procs[url][1]) if url in self.procs else ""
 
     # ---------------------------------------------------------------------------------------
     # Requests: timeouts, retries, errors that name the server
@@ -269,6 +266,10 @@ class VLLMServerEngine:
                 proc.wait()
         self.procs.clear()
         self._started.clear()
+
+
+def _tail_of(log: Path, n: int = 2000) -> str:
+    return f"; its log ({log}) ends:\n{log.read_text(errors='replace')[-n:]}"
 
 
 def _free_port() -> int:
