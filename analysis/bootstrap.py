@@ -37,10 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm, t as t_dist
 
+from analysis.curves import ALL_LAWS
 from analysis.fit import Fit, FitError, solve
-from analysis.laws import LAWS, Law
+from analysis.laws import Law
 
 Array = np.ndarray
+
+SIGMOIDS = ("sigmoid", "creep")
+"""ScaleRL's Eq. (1) and its creep variant: curves between R0 and A, so their draws are cut to A's range."""
 
 
 @dataclass(frozen=True)
@@ -80,21 +84,27 @@ class Bootstrap:
 
 
 def hat_matrix(fit: Fit) -> Array:
-    """H = J (J'J)^+ J' of the fit linearised at its estimate (J in internal, log, coordinates)."""
-    law = LAWS[fit.law]
+    """H = J (J'J + P'P)^+ J' of the fit linearised at its estimate (J in internal, log, coordinates),
+    P the Jacobian of the prior's residuals for a fit under a prior (none otherwise: H = J (J'J)^+ J').
+    Its trace is the fit's effective number of parameters: a prior that pins a parameter takes it away."""
+    law = ALL_LAWS[fit.law]
     names = fit.free
     theta = np.array([np.log(fit.params[n]) if n in law.log_params else fit.params[n] for n in names])
+
+    def at(t: Array) -> dict[str, float]:
+        return {**fit.params, **{n: float(np.exp(v)) if n in law.log_params else float(v) for n, v in zip(names, t)}}
+
     J = np.empty((fit.x.size, theta.size))
+    P = np.empty((0 if fit.prior is None else fit.prior.mean.size, theta.size))
     for j in range(theta.size):
         h = 1e-6 * max(1.0, abs(theta[j]))
-        cols = []
-        for sign in (1.0, -1.0):
-            t = theta.copy()
-            t[j] += sign * h
-            p = {**fit.params, **{n: float(np.exp(v)) if n in law.log_params else float(v) for n, v in zip(names, t)}}
-            cols.append(law.fn(fit.x, **p))
-        J[:, j] = (cols[0] - cols[1]) / (2 * h)
-    return J @ np.linalg.pinv(J.T @ J) @ J.T
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        J[:, j] = (law.fn(fit.x, **at(up)) - law.fn(fit.x, **at(down))) / (2 * h)
+        if fit.prior is not None:
+            P[:, j] = (fit.prior.residuals(at(up)) - fit.prior.residuals(at(down))) / (2 * h)
+    return J @ np.linalg.pinv(J.T @ J + P.T @ P) @ J.T
 
 
 def leverages(fit: Fit) -> Array:
@@ -142,6 +152,11 @@ def ar1_from_residuals(fit: Fit) -> tuple[float, float]:
     return phi, sd
 
 
+def noise_of(fit: Fit) -> tuple[float, float]:
+    """(phi, sd) of the eval noise: as measured apart from the fit (``Fit.noise``), else from its residuals."""
+    return fit.noise if fit.noise is not None else ar1_from_residuals(fit)
+
+
 def _ar1_noise(r: Array, phi: float, sd: float, rng: np.random.Generator) -> Array:
     """AR(1) noise with the given phi and marginal sd; innovations resampled from the residuals'."""
     z = r[1:] - phi * r[:-1] if r.size > 2 else r
@@ -154,9 +169,14 @@ def _ar1_noise(r: Array, phi: float, sd: float, rng: np.random.Generator) -> Arr
     return out
 
 
-def _refit(fit: Fit, law: Law, x: Array, y: Array, fixed: dict[str, float]) -> dict[str, float]:
+def _refit(
+    fit: Fit, law: Law, x: Array, y: Array, fixed: dict[str, float], rng: np.random.Generator
+) -> dict[str, float]:
+    """Refit a pseudo-dataset from the estimate; a fit made under a prior is refitted under the prior
+    recentred on a draw from it (randomise-then-optimise, see ``PriorTerm.recentred``)."""
     start = {n: fit.params[n] for n in fit.free}
-    params, _ = solve(law, x, y, fixed, fit.free, fit.bounds, [start], fit.f_scale)
+    prior = None if fit.prior is None else fit.prior.recentred(rng)
+    params, _ = solve(law, x, y, fixed, fit.free, fit.bounds, [start], fit.f_scale, prior)
     return params
 
 
@@ -165,7 +185,7 @@ def _point_datasets(fit: Fit, scheme: str, rng: np.random.Generator):
     r = adjusted_residuals(fit)
     fitted = fit.fitted
     if scheme == "ar1":
-        phi, sd = ar1_from_residuals(fit)
+        phi, sd = noise_of(fit)
     while True:
         if scheme == "residual":
             noise = rng.choice(r, size=r.size)
@@ -211,21 +231,21 @@ def bootstrap(
     ``scheme``: "auto" is "seeds" when the fit pools several runs, else "ar1"; "residual" and
     "wild" are the alternatives described in the module doc.
     """
-    law = LAWS[fit.law]
+    law = ALL_LAWS[fit.law]
     n_seeds = np.unique(fit.groups).size
     if scheme == "auto":
         scheme = "seeds" if n_seeds > 1 else "ar1"
     if scheme == "seeds" and n_seeds < 2:
         raise FitError("the 'seeds' bootstrap needs at least 2 runs (seeds) pooled in the fit; got 1")
     rng = np.random.default_rng(seed)
-    phi = ar1_from_residuals(fit)[0] if scheme == "ar1" else 0.0
+    phi = noise_of(fit)[0] if scheme == "ar1" else 0.0
     datasets = _seed_datasets(fit, rng) if scheme == "seeds" else _point_datasets(fit, scheme, rng)
 
     rows, failed = [], 0
     for _ in range(n_boot):
         x, y, fixed = next(datasets)
         try:
-            rows.append(_refit(fit, law, x, y, fixed))
+            rows.append(_refit(fit, law, x, y, fixed, rng))
         except (FitError, ValueError, np.linalg.LinAlgError):
             failed += 1
     if len(rows) < max(20, n_boot // 2):
@@ -238,8 +258,10 @@ def bootstrap(
     estimate = {**fit.params, "asymptote": fit.asymptote}
     if scheme == "seeds":
         widen = float(t_dist.ppf(0.5 + level / 2, n_seeds - 1) * np.sqrt(n_seeds / (n_seeds - 1)))
-    else:  # correlated evals carry less information: n_eff = n (1 - phi) / (1 + phi)
-        dof = max(fit.x.size * (1.0 - phi) / (1.0 + phi) - len(fit.free), 1.0)
+    else:  # correlated evals carry less information: n_eff = n (1 - phi) / (1 + phi); under a prior
+        # the parameters it pins count less (the effective number of parameters, trace of the hat matrix)
+        p_eff = len(fit.free) if fit.prior is None else float(np.trace(hat_matrix(fit)))
+        dof = max(fit.x.size * (1.0 - phi) / (1.0 + phi) - p_eff, 1.0)
         widen = float(t_dist.ppf(0.5 + level / 2, dof) / norm.ppf(0.5 + level / 2))
     summarize = _se_interval if scheme == "seeds" else _percentile_interval
     intervals = {k: summarize(estimate[k], v, widen, level, k in law.log_params) for k, v in draws.items()}
@@ -257,7 +279,7 @@ def bootstrap(
 def _param_bounds(fit: Fit, name: str) -> tuple[float, float] | None:
     """The fit's search range of a parameter (the sigmoid's asymptote is its A), or None."""
     if name == "asymptote":
-        name = "A" if fit.law == "sigmoid" else name
+        name = "A" if fit.law in SIGMOIDS else name
     return fit.bounds.get(name)
 
 
@@ -289,7 +311,7 @@ def _se_interval(value: float, draws: Array, widen: float, level: float, log: bo
 
 def curve_draws(fit: Fit, boot: Bootstrap, x: Array) -> Array:
     """The law evaluated at ``x`` for every bootstrap draw: shape (n_draws, len(x))."""
-    law = LAWS[fit.law]
+    law = ALL_LAWS[fit.law]
     x = np.atleast_1d(np.asarray(x, dtype=float))
     cols = {n: boot.draws[n][:, None] for n in law.params}
     return law.fn(x[None, :], **cols)
@@ -306,7 +328,7 @@ def predict(fit: Fit, boot: Bootstrap, at: float, n_evals: int = 1) -> tuple[Int
     """
     if n_evals < 1:
         raise ValueError(f"n_evals must be >= 1 (evals averaged); got {n_evals}")
-    law = LAWS[fit.law]
+    law = ALL_LAWS[fit.law]
     value = float(law.fn(np.array([at], dtype=float), **fit.params)[0])
     draws = curve_draws(fit, boot, np.array([at]))[:, 0]
     summarize = _se_interval if boot.scheme == "seeds" else _percentile_interval
@@ -318,15 +340,15 @@ def predict(fit: Fit, boot: Bootstrap, at: float, n_evals: int = 1) -> tuple[Int
         k = np.arange(1, n_evals)
         noise = noise * np.sqrt(1.0 + 2.0 * float(np.sum((1.0 - k / n_evals) * boot.phi**k)))
     obs = summarize(value, draws + noise, boot.widen, boot.level, False)
-    # the sigmoid's curve lies between R0 and A, both in A's search range (for a pass rate [0, 1]),
+    # the sigmoid's (and the creep law's) curve lies between R0 and A, both in A's search range (for a pass rate [0, 1]),
     # and so do evals: a widened interval is cut there, as the parameters' intervals are
-    bounds = fit.bounds.get("A") if fit.law == "sigmoid" else None
+    bounds = fit.bounds.get("A") if fit.law in SIGMOIDS else None
     return _clip(curve, bounds), _clip(obs, bounds)
 
 
 def curve_band(fit: Fit, boot: Bootstrap, x: Array) -> tuple[Array, Array, Array]:
     """The fitted curve at ``x`` and the pointwise interval band, computed as :func:`predict` does."""
-    law = LAWS[fit.law]
+    law = ALL_LAWS[fit.law]
     x = np.atleast_1d(np.asarray(x, dtype=float))
     mid = law.fn(x, **fit.params)
     draws = curve_draws(fit, boot, x)
@@ -337,7 +359,7 @@ def curve_band(fit: Fit, boot: Bootstrap, x: Array) -> tuple[Array, Array, Array
         lo, hi = np.quantile(draws, [0.5 - boot.level / 2, 0.5 + boot.level / 2], axis=0)
         lo, hi = np.minimum(lo, mid), np.maximum(hi, mid)
         lo, hi = mid - boot.widen * (mid - lo), mid + boot.widen * (hi - mid)
-    bounds = fit.bounds.get("A") if fit.law == "sigmoid" else None  # cut as predict() cuts
+    bounds = fit.bounds.get("A") if fit.law in SIGMOIDS else None  # cut as predict() cuts
     if bounds is not None:
         lo, hi = np.minimum(np.maximum(lo, bounds[0]), mid), np.maximum(np.minimum(hi, bounds[1]), mid)
     return mid, lo, hi

@@ -83,11 +83,14 @@ def a_difference(a: CurveFit, b: CurveFit, margin: float = SEED_MARGIN) -> Diffe
 
 
 def shared_a_refit(cf: CurveFit, A: float, n_boot: int = 200) -> CurveFit:
-    """Refit a sigmoid with A held at ``A`` (ScaleRL's refit at the average A to compare B)."""
+    """Refit a sigmoid with A held at ``A`` (ScaleRL's refit at the average A to compare B); the same
+    law, under the same prior, as the fit it refits."""
     return fit_curve(
         cf.x,
         cf.y,
         cf.groups,
+        law=cf.fit.law,
+        prior=cf.fit.prior,
         label=cf.label,
         budget=cf.budget,
         skip_below=cf.skip,

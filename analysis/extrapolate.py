@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.bootstrap import Bootstrap, Interval, bootstrap, interval_warnings, predict
-from analysis.fit import Fit, FitError, check_points, fit_law, fit_sigmoid, split_points
-from analysis.laws import LAWS
+from analysis.curves import ALL_LAWS
+from analysis.fit import Fit, FitError, PriorTerm, check_points, fit_law, fit_sigmoid, split_points
 from analysis.readers import Run, series
 
 Array = np.ndarray
@@ -94,17 +94,19 @@ def fit_curve(
     x_key: str = "compute/flops",
     y_key: str = "val/accuracy",
     runs: tuple[str, ...] = (),
+    prior: PriorTerm | None = None,
 ) -> CurveFit:
     """Fit ``law`` to the points with x <= ``budget`` and bootstrap it.
 
-    For the sigmoid, R0 and the skipped early compute follow ScaleRL (see ``fit_sigmoid``); the power
+    For the sigmoid (and its creep variant), R0 and the skipped early compute follow ScaleRL (see
+    ``fit_sigmoid``), and ``prior`` (``analysis/prior.py``) makes the fit a posterior one; the power
     law skips the same early compute; the entropy law takes every point up to the budget.
     ``groups`` labels each point's run (seed); ``fixed`` holds parameters not fitted (e.g. a shared
     A when comparing efficiencies).
     """
     x, y = check_points(x, y, x_key, y_key)
     groups = np.zeros(x.size, dtype=int) if groups is None else np.asarray(groups)
-    if law == "sigmoid":
+    if law in ("sigmoid", "creep"):
         fit = fit_sigmoid(
             x,
             y,
@@ -116,12 +118,14 @@ def fit_curve(
             up_to=budget,
             x_name=x_key,
             y_name=y_key,
+            law=ALL_LAWS[law],
+            prior=prior,
         )
         skip = split_points(x, y, groups, skip_below=skip_below, skip_fraction=skip_fraction, up_to=budget)[2]
     else:
         keep = np.ones(x.size, dtype=bool) if budget is None else x <= budget
         skip = float(x.min())
-        if LAWS[law].x_positive:  # a power law in compute: like the sigmoid, leave out the early regime
+        if ALL_LAWS[law].x_positive:  # a power law in compute: like the sigmoid, leave out the early regime
             skip = float(skip_below) if skip_below is not None else skip_fraction * float(x[keep].max(initial=0.0))
             keep &= (x > 0) & (x >= skip)
         fit = fit_law(law, x[keep], y[keep], fixed=fixed, groups=groups[keep], x_name=x_key, y_name=y_key)

@@ -22,18 +22,49 @@ from several starts with bounds and a robust loss; on clean data both find the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import f as f_dist
 
-from analysis.laws import LAWS, SIGMOID, Law
+from analysis.curves import ALL_LAWS
+from analysis.laws import SIGMOID, Law
 
 Array = np.ndarray
 
 
 class FitError(ValueError):
     """Points that cannot be fitted; the message says what is wrong and what is expected."""
+
+
+@dataclass(frozen=True)
+class PriorTerm:
+    """A Gaussian prior on functions of a law's parameters, added to the least-squares objective.
+
+    ``z(params)`` maps the parameters to the prior's coordinates (e.g. log B, log tau); the prior
+    is z ~ N(mean, cov) with ``whiten`` = L^-1 for cov = L L'. The fit minimises
+    sum(r_i^2) + (scale * |L^-1 (z - mean)|)^2 under the same robust loss as the residuals, so
+    ``scale`` (the eval noise sd, inflated for correlated evals) puts the prior in the residuals'
+    units: a maximum a posteriori fit whose prior turns linear beyond two standard deviations
+    (a heavy-tailed prior, so that a run unlike the prior's runs can still move away from it).
+    ``analysis/prior.py`` builds these from finished runs.
+    """
+
+    z: Callable[[dict[str, float]], Array]
+    mean: Array
+    whiten: Array
+    chol: Array
+    scale: float
+
+    def residuals(self, params: dict[str, float]) -> Array:
+        return self.scale * (self.whiten @ (self.z(params) - self.mean))
+
+    def recentred(self, rng: np.random.Generator) -> "PriorTerm":
+        """The same prior centred on a draw from itself: each bootstrap refit uses one, which turns the
+        bootstrap into randomise-then-optimise sampling of the posterior (exact for a linear-Gaussian
+        model; Bardsley et al. 2014, SIAM J. Sci. Comput.)."""
+        return replace(self, mean=self.mean + self.chol @ rng.standard_normal(self.mean.size))
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,12 @@ class Fit:
     anchor: Array = field(default_factory=lambda: np.zeros(0))
     anchor_groups: Array = field(default_factory=lambda: np.zeros(0, dtype=int))
     warnings: tuple[str, ...] = ()
+    prior: PriorTerm | None = None
+    """The prior the fit was made under (``analysis/prior.py``), or None for a plain least-squares fit."""
+    noise: tuple[float, float] | None = None
+    """(phi, sd) of the eval noise where it was measured apart from this fit's residuals (a fit under a
+    prior: its residuals also hold the prior's pull on the curve, which is not eval noise); None: the
+    bootstrap estimates them from the residuals."""
 
     @property
     def fixed(self) -> dict[str, float]:
@@ -64,7 +101,7 @@ class Fit:
 
     @property
     def fitted(self) -> Array:
-        return LAWS[self.law].fn(self.x, **self.params)
+        return ALL_LAWS[self.law].fn(self.x, **self.params)
 
     @property
     def residuals(self) -> Array:
@@ -78,7 +115,7 @@ class Fit:
 
     @property
     def asymptote(self) -> float:
-        return float(LAWS[self.law].asymptote(self.params))
+        return float(ALL_LAWS[self.law].asymptote(self.params))
 
     @property
     def identified(self) -> bool:
@@ -163,13 +200,17 @@ def solve(
     bounds: dict[str, tuple[float, float]],
     starts: list[dict[str, float]],
     f_scale: float,
+    prior: PriorTerm | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Minimize the soft_l1 loss from each start; return the best parameters (all) and its cost."""
+    """Minimize the soft_l1 loss from each start; return the best parameters (all) and its cost.
+    With a ``prior``, its residuals are appended to the data's (a maximum a posteriori fit)."""
     lo, hi = _internal_bounds(law, free, bounds)
     width = hi - lo
 
     def residuals(theta: Array) -> Array:
-        return law.fn(x, **fixed, **_to_public(law, free, theta)) - y
+        params = _to_public(law, free, theta)
+        r = law.fn(x, **fixed, **params) - y
+        return r if prior is None else np.append(r, prior.residuals({**fixed, **params}))
 
     best_theta, best_cost = None, np.inf
     for start in starts:
@@ -193,31 +234,35 @@ def fit_law(
     groups: Array | None = None,
     x_name: str = "x",
     y_name: str = "y",
+    prior: PriorTerm | None = None,
+    starts: list[dict[str, float]] | None = None,
 ) -> Fit:
-    """Fit ``law`` (a name in ``LAWS`` or a :class:`Law`) to the points (x, y).
+    """Fit ``law`` (a name in ``ALL_LAWS`` or a :class:`Law`) to the points (x, y).
 
     ``fixed`` holds parameters not fitted; ``bounds`` overrides the law's data-derived bounds for
-    some parameters. Raises :class:`FitError` for points that cannot be fitted; a fit that is poorly
-    identified is returned with ``warnings``.
+    some parameters; ``starts`` replaces the law's starting points (e.g. a previous estimate). With a
+    ``prior``, the prior's components count as observations: fewer points are needed. Raises
+    :class:`FitError` for points that cannot be fitted; a fit that is poorly identified is returned
+    with ``warnings``.
     """
     if isinstance(law, str):
-        if law not in LAWS:
-            raise FitError(f"unknown law {law!r}; known laws: {', '.join(LAWS)}")
-        law = LAWS[law]
+        if law not in ALL_LAWS:
+            raise FitError(f"unknown law {law!r}; known laws: {', '.join(ALL_LAWS)}")
+        law = ALL_LAWS[law]
     x, y = check_points(x, y, x_name, y_name)
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(law.params)
     if unknown:
         raise FitError(f"fixed parameters {sorted(unknown)} are not parameters of the {law.name} law {law.params}")
     free = tuple(p for p in law.params if p not in fixed)
-    _check_fittable(law, x, y, len(free), x_name, y_name)
+    _check_fittable(law, x, y, len(free) - (0 if prior is None else prior.mean.size), x_name, y_name)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     groups = np.zeros(x.size, dtype=int) if groups is None else np.asarray(groups)[order]
 
     all_bounds = {**law.bounds(x, y, fixed), **(bounds or {})}
     f_scale = max(2.0 * noise_scale(x, y), 1e-3 * max(float(np.ptp(y)), 1e-3))
-    params, _ = solve(law, x, y, fixed, free, all_bounds, law.starts(x, y, fixed), f_scale)
+    params, _ = solve(law, x, y, fixed, free, all_bounds, starts or law.starts(x, y, fixed), f_scale, prior)
     fit = Fit(
         law=law.name,
         params=params,
@@ -227,6 +272,7 @@ def fit_law(
         groups=groups,
         bounds={n: all_bounds[n] for n in free},
         f_scale=f_scale,
+        prior=prior,
     )
     return _with_warnings(fit, identification_warnings(fit, law))
 
@@ -247,14 +293,16 @@ def identification_warnings(fit: Fit, law: Law) -> list[str]:
         tol = 1e-6 * (hi - lo)  # least_squares ends exactly on an active bound
         if v - lo < tol or hi - v < tol:
             out.append(f"{name} = {fit.params[name]:.4g} is at the bound of its search range {fit.bounds[name]}")
-    if law is SIGMOID:
+    if "C_mid" in law.params:  # ScaleRL's sigmoid and its creep variant
         x_last = float(fit.x.max())
         if fit.params["C_mid"] > x_last:
             out.append(
                 f"C_mid = {fit.params['C_mid']:.4g} lies beyond the last fitted point ({x_last:.4g}): the run has "
                 "not reached half of its gain, so A is an extrapolation"
             )
-        p = straight_line_p_value(fit)
+        # Under a prior the shape comes partly from the prior, and a MAP curve that the prior pulls off
+        # the points says nothing about whether the points bend: the width of A's interval speaks there.
+        p = straight_line_p_value(fit) if fit.prior is None else 0.0
         if p > 0.05:
             out.append(
                 "the data never bends: a straight line in log-compute fits as well as the sigmoid "
@@ -325,6 +373,9 @@ def fit_sigmoid(
     up_to: float | None = None,
     x_name: str = "compute",
     y_name: str = "performance",
+    law: Law = SIGMOID,
+    prior: PriorTerm | None = None,
+    starts: list[dict[str, float]] | None = None,
 ) -> Fit:
     """Fit ScaleRL's Eq. (1) the way the paper does (Sec. 2.1, App. A.5-A.7).
 
@@ -332,7 +383,9 @@ def fit_sigmoid(
     at compute 0, before RL). A, B and C_mid are fitted to the points with compute in
     [skip, up_to], skip as in :func:`split_points`. ``groups`` labels the run (seed) of each point
     when several runs of one recipe are pooled into one curve. ``fixed`` holds other parameters
-    to hold fixed (ScaleRL Sec. 4 refits with a shared A to compare B).
+    to hold fixed (ScaleRL Sec. 4 refits with a shared A to compare B). ``law`` may be the creep
+    variant of Eq. (1) (``analysis.laws.CREEP``), fitted the same way; ``prior`` makes the fit a
+    maximum a posteriori one (``analysis/prior.py``).
     """
     C, R = check_points(C, R, x_name, y_name)
     if np.any(C < 0):
@@ -347,14 +400,16 @@ def fit_sigmoid(
             warnings.append(
                 f"no eval at {x_name} = 0: R0 is taken from the first eval (at {x_name} = {C[anchor].max():.4g})"
             )
-    if fitted.sum() < 5:
+    if fitted.sum() < (5 if prior is None else 3):
         raise FitError(
             f"{int(fitted.sum())} eval point(s) left to fit after skipping {x_name} below {skip:.4g}"
             + (f" and above {up_to:.4g}" if up_to is not None else "")
-            + f" (of {C.size} points): need at least 5; run longer, evaluate more often or lower the skip"
+            + f" (of {C.size} points): need at least {5 if prior is None else 3}; run longer, evaluate more often "
+            "or lower the skip"
         )
     fixed = {**(fixed or {}), "R0": r0}
-    fit = fit_law(SIGMOID, C[fitted], R[fitted], fixed=fixed, groups=groups[fitted], x_name=x_name, y_name=y_name)
+    fit = fit_law(law, C[fitted], R[fitted], fixed=fixed, groups=groups[fitted], x_name=x_name, y_name=y_name,
+                  prior=prior, starts=starts)
     if measured_r0:  # R0 is a noisy measurement too: the bootstrap resamples it
         fit = replace(fit, anchor=R[anchor], anchor_groups=groups[anchor])
     return _with_warnings(fit, warnings)

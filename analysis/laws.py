@@ -6,6 +6,9 @@ starting points, all derived from the data so that no unit (GPU-hours, FLOPs, to
 
 * :func:`sigmoid` — ScaleRL, Khatri et al. 2025 ("The Art of Scaling Reinforcement Learning Compute
   for LLMs", arXiv 2510.13786), Eq. (1): R(C) = R0 + (A - R0) / (1 + (C_mid / C)^B).
+* :func:`creep_sigmoid` — ScaleRL's sigmoid with a heavier upper tail (one more parameter, tau): the
+  fast rise of Eq. (1), then the slow creep towards A that RL runs show after the bend
+  (bench/README.md, "Prediction"); tau = 1 is Eq. (1) exactly.
 * :func:`entropy_law` — Cui et al. 2025 ("The Entropy Mechanism of Reinforcement Learning for
   Reasoning Language Models", arXiv 2505.22617): R = -a * exp(H) + b; ceiling -a + b at H = 0.
 * :func:`power_law` — the pre-training form ScaleRL compares against (its App. A.4):
@@ -36,6 +39,23 @@ def sigmoid(C: Array, A: float, B: float, C_mid: float, R0: float) -> Array:
     with np.errstate(divide="ignore"):
         z = B * (np.log(C) - np.log(C_mid))
     return R0 + (A - R0) * expit(z)
+
+
+def creep_sigmoid(C: Array, A: float, B: float, C_mid: float, tau: float, R0: float) -> Array:
+    """ScaleRL's sigmoid with a tail exponent of its own:
+    R(C) = R0 + (A - R0) * [1 - (1 + (2^(1/tau) - 1) (C / C_mid)^B)^(-tau)].
+
+    The gain fraction is the CDF of a Burr (Singh-Maddala) distribution of log-compute. C_mid is
+    still the compute at half of the gain A - R0 and B the exponent of the rise (well below C_mid the
+    gain grows as C^B, as in Eq. (1)); far above C_mid the gap to A closes as C^(-B tau) instead of
+    Eq. (1)'s C^(-B). tau < 1 is a slow creep after the bend, tau = 1 is ScaleRL's Eq. (1) exactly,
+    tau > 1 a plateau reached faster than the rise. Evaluated as -expm1(-tau softplus(v)) with
+    v = ln(2^(1/tau) - 1) + B ln(C / C_mid), which neither overflows nor loses the small gains.
+    """
+    C = np.asarray(C, dtype=float)
+    with np.errstate(divide="ignore"):
+        v = np.log(np.expm1(np.log(2.0) / tau)) + B * (np.log(C) - np.log(C_mid))
+    return R0 + (A - R0) * -np.expm1(-tau * np.logaddexp(0.0, v))
 
 
 def entropy_law(H: Array, a: float, b: float) -> Array:
@@ -82,11 +102,11 @@ class Law:
     """Whether x must be > 0 (compute, samples); the entropy law takes any real H."""
 
 
-def _span(y: Array) -> float:
+def span(y: Array) -> float:
     return float(np.ptp(y)) if y.size else 0.0
 
 
-def _a_range(y: Array, r0: float) -> tuple[float, float]:
+def a_range(y: Array, r0: float) -> tuple[float, float]:
     """Where an asymptote may lie: [0, 1] for a pass rate (ScaleRL: 0 <= A <= 1), [-1, 1] for a mean
     of +-1 rewards, else the data's range widened by ten times its span above and one below."""
     values = np.append(y, r0)
@@ -94,13 +114,13 @@ def _a_range(y: Array, r0: float) -> tuple[float, float]:
         return 0.0, 1.0
     if np.all((values >= -1.0) & (values <= 1.0)):
         return -1.0, 1.0
-    span = max(_span(values), 1e-3)
-    return float(values.min()) - span, float(values.max()) + 10.0 * span
+    width = max(span(values), 1e-3)
+    return float(values.min()) - width, float(values.max()) + 10.0 * width
 
 
 def _sigmoid_bounds(x: Array, y: Array, fixed: dict[str, float]) -> Bounds:
     r0 = fixed.get("R0", float(np.min(y)))
-    lo, hi = _a_range(y, r0)
+    lo, hi = a_range(y, r0)
     # C_mid within two decades either side of the fitted compute: further out it is not identified.
     return {
         "A": (lo, hi),
@@ -114,7 +134,7 @@ def _sigmoid_starts(x: Array, y: Array, fixed: dict[str, float]) -> Starts:
     order = np.argsort(x)
     top = float(np.mean(y[order][-3:]))
     r0 = fixed.get("R0", float(np.mean(y[order][:3])))
-    gain = top - r0 if abs(top - r0) > 1e-6 else _span(y) or 1e-3
+    gain = top - r0 if abs(top - r0) > 1e-6 else span(y) or 1e-3
     lx = np.log(x)
     mids = np.exp(np.quantile(lx, [0.2, 0.5, 0.8]).tolist() + [float(lx.max()) + np.log(3.0)])
     return [
@@ -136,10 +156,29 @@ SIGMOID = Law(
 )
 
 
+def _creep_bounds(x: Array, y: Array, fixed: dict[str, float]) -> Bounds:
+    return {**_sigmoid_bounds(x, y, fixed), "tau": (0.05, 5.0)}
+
+
+def _creep_starts(x: Array, y: Array, fixed: dict[str, float]) -> Starts:
+    return [{**s, "tau": tau} for s in _sigmoid_starts(x, y, fixed) for tau in (1.0, 0.3)]
+
+
+CREEP = Law(
+    name="creep",
+    fn=creep_sigmoid,
+    params=("A", "B", "C_mid", "tau", "R0"),
+    bounds=_creep_bounds,
+    starts=_creep_starts,
+    asymptote=lambda p: p["A"],
+    log_params=frozenset({"C_mid", "tau"}),
+)
+
+
 def _entropy_bounds(x: Array, y: Array, fixed: dict[str, float]) -> Bounds:
-    span = max(_span(y), 1e-3)
-    scale = span / max(float(np.ptp(np.exp(x))), 1e-6)  # the a that spans y over the observed exp(H)
-    return {"a": (0.0, 50.0 * scale), "b": (float(np.min(y)) - 50.0 * span, float(np.max(y)) + 50.0 * span)}
+    width = max(span(y), 1e-3)
+    scale = width / max(float(np.ptp(np.exp(x))), 1e-6)  # the a that spans y over the observed exp(H)
+    return {"a": (0.0, 50.0 * scale), "b": (float(np.min(y)) - 50.0 * width, float(np.max(y)) + 50.0 * width)}
 
 
 def _entropy_starts(x: Array, y: Array, fixed: dict[str, float]) -> Starts:
@@ -162,9 +201,9 @@ ENTROPY = Law(
 
 def _power_bounds(x: Array, y: Array, fixed: dict[str, float]) -> Bounds:
     # D > 0 is searched as a log, so its wide range costs nothing (x may be FLOPs ~ 1e20).
-    span = max(_span(y), 1e-3)
-    lo, hi = _a_range(y, float(np.min(y)))
-    return {"A": (lo, hi), "D": (1e-12 * span, 1e6 * span * float(np.max(x)) ** 3 + 1.0), "B": (1e-3, 3.0)}
+    width = max(span(y), 1e-3)
+    lo, hi = a_range(y, float(np.min(y)))
+    return {"A": (lo, hi), "D": (1e-12 * width, 1e6 * width * float(np.max(x)) ** 3 + 1.0), "B": (1e-3, 3.0)}
 
 
 def _power_starts(x: Array, y: Array, fixed: dict[str, float]) -> Starts:
@@ -215,4 +254,4 @@ EXP_POWER = Law(
 )
 
 
-LAWS: dict[str, Law] = {"sigmoid": SIGMOID, "entropy": ENTROPY, "power": POWER, "pass_at_k": EXP_POWER}
+LAWS: dict[str, Law] = {"sigmoid": SIGMOID, "creep": CREEP, "entropy": ENTROPY, "power": POWER, "pass_at_k": EXP_POWER}

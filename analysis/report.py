@@ -14,8 +14,8 @@ import numpy as np
 
 from analysis.bootstrap import Interval
 from analysis.compare import Comparison
+from analysis.curves import ALL_LAWS
 from analysis.extrapolate import Backtest, CurveFit, Prediction
-from analysis.laws import LAWS
 
 SCHEMA = "asymptote.analysis/1"
 
@@ -54,7 +54,7 @@ def table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
 
 def fits_table(fits: list[CurveFit]) -> str:
     """One row per fit: the law's parameters with their intervals and the asymptote."""
-    law = LAWS[fits[0].fit.law]
+    law = ALL_LAWS[fits[0].fit.law]
     shown = [p for p in law.params if p != "R0"]
     level = int(round(100 * fits[0].boot.level))
     header = ["run", "seeds", "points", "fitted x range"] + (["R0"] if "R0" in law.params else [])
@@ -91,6 +91,13 @@ def describe(cf: CurveFit) -> str:
             f"ScaleRL sigmoid R = R0 + (A - R0) / (1 + (C_mid / C)^B) of {cf.y_key} against {cf.x_key}, "
             f"R0 fixed at the first eval, {cf.x_key} below {num(cf.skip)} left out"
             + (f", fitted up to {num(cf.budget)}" if cf.budget is not None else "")
+        )
+    if cf.fit.law == "creep":
+        prior = "" if cf.fit.prior is None else ", under a prior learned from finished runs (maximum a posteriori)"
+        return (
+            f"creep law R = R0 + (A - R0) (1 - (1 + (2^(1/tau) - 1) (C / C_mid)^B)^-tau) (ScaleRL's sigmoid at "
+            f"tau = 1) of {cf.y_key} against {cf.x_key}, R0 fixed at the first eval, {cf.x_key} below "
+            f"{num(cf.skip)} left out" + (f", fitted up to {num(cf.budget)}" if cf.budget is not None else "") + prior
         )
     if cf.fit.law == "entropy":
         return f"entropy law R = -a exp(H) + b of {cf.y_key} against {cf.x_key}; asymptote = -a + b at H = 0"
@@ -167,7 +174,7 @@ def interval_json(i: Interval) -> dict[str, float]:
 
 
 def curve_json(cf: CurveFit) -> dict[str, Any]:
-    law = LAWS[cf.fit.law]
+    law = ALL_LAWS[cf.fit.law]
     return {
         "label": cf.label,
         "runs": list(cf.runs),

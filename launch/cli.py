@@ -6,7 +6,7 @@
     asymptote launch RECIPE ...        run a recipe on N processes here or on SLURM (docs/distributed.md)
     asymptote sweep GRID.yaml          expand a grid of overrides into runs, submit, status, compare
     asymptote demo                     the CPU demo: tiny model, GRPO on arithmetic, fitted curve
-    asymptote fit|compare|predict ...  analysis of run directories (see `asymptote fit --help`)
+    asymptote fit|compare|predict|prior ...  analysis of runs (see `asymptote fit --help`)
     asymptote verifier-report FILE     a verifier's false-positive/negative rates and best-of-n ceiling
 
 Each subcommand imports what it needs when it runs, so `asymptote --help` is instant, and fit,
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from analysis.cli import register
 
-    register(sub)  # fit, compare, predict
+    register(sub)  # fit, compare, predict, prior
     return parser
 
 

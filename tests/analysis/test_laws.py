@@ -47,5 +47,5 @@ def test_exp_power_law_hand_values():
 
 
 def test_registry_is_literal_and_complete():
-    assert set(LAWS) == {"sigmoid", "entropy", "power", "pass_at_k"}
+    assert set(LAWS) == {"sigmoid", "creep", "entropy", "power", "pass_at_k"}
     assert LAWS["sigmoid"].params == ("A", "B", "C_mid", "R0")

@@ -1,0 +1,112 @@
+"""The learning-curve families (analysis/curves.py), the creep law (analysis/laws.py) and the ensemble
+(analysis/ensemble.py) against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.curves import FAMILIES, exp4, hill3, ilog2, janoschek, log_power, loglog_linear, mmf, pow3, pow4
+from analysis.curves import vapor_pressure, weibull
+from analysis.ensemble import DEFAULT_FAMILIES, fit_ensemble, mean_noise_factor, pseudo_bma_plus
+from analysis.fit import fit_law, fit_sigmoid
+from analysis.laws import CREEP, creep_sigmoid, sigmoid
+
+
+def test_families_at_hand_computed_points():
+    t = np.array([4.0])
+    assert pow3(t, c=0.8, a=0.4, alpha=0.5)[0] == pytest.approx(0.8 - 0.4 / 2)  # 4^-0.5 = 1/2
+    assert pow4(t, c=0.8, a=1.0, b=5.0, alpha=0.5)[0] == pytest.approx(0.8 - 1 / 3)  # (4 + 5)^-0.5
+    assert log_power(t, a=0.9, b=math.log(2.0), c=1.0)[0] == pytest.approx(0.9 / (1 + 0.5))  # (4/2)^-1
+    assert mmf(t, alpha=0.9, beta=0.1, kappa=0.5, delta=2.0)[0] == pytest.approx(0.9 - 0.8 / (1 + 4))
+    assert weibull(t, alpha=0.9, beta=0.1, kappa=0.25, delta=2.0)[0] == pytest.approx(0.9 - 0.8 * math.exp(-1))
+    assert janoschek(t, alpha=0.9, beta=0.1, kappa=0.5, delta=0.5)[0] == pytest.approx(0.9 - 0.8 * math.exp(-1))
+    assert exp4(t, c=0.9, a=0.5, b=1.0, alpha=0.5)[0] == pytest.approx(0.9 - math.exp(-0.5 * 2 + 1))  # 0.9 - 1
+    assert ilog2(t, c=0.9, a=0.2)[0] == pytest.approx(0.9 - 0.2 / math.log(5.0))
+    assert hill3(t, y_max=0.8, eta=2.0, kappa=2.0)[0] == pytest.approx(0.8 * 16 / (4 + 16))
+    assert vapor_pressure(t, a=-1.0, b=2.0, c=0.5)[0] == pytest.approx(math.exp(-1 + 0.5 + 0.5 * math.log(4)))
+    assert loglog_linear(t, a=2.0, b=1.0)[0] == pytest.approx(math.log(2 * math.log(4) + 1))
+
+
+def test_mmf_is_scalerl_sigmoid_with_free_r0():
+    """MMF alpha - (alpha - beta) / (1 + (kappa t)^delta) is Eq. (1) with A = alpha, R0 = beta,
+    C_mid = 1 / kappa, B = delta."""
+    t = np.geomspace(0.1, 100, 7)
+    assert np.allclose(mmf(t, 0.8, 0.2, 0.25, 1.7), sigmoid(t, A=0.8, B=1.7, C_mid=4.0, R0=0.2))
+
+
+def test_asymptotes_of_the_families():
+    assert FAMILIES["pow3"].asymptote({"c": 0.7, "a": 1, "alpha": 1}) == 0.7
+    assert FAMILIES["mmf"].asymptote({"alpha": 0.6, "beta": 0.1, "kappa": 1, "delta": 1}) == 0.6
+    assert FAMILIES["vapor_pressure"].asymptote({"a": 0.0, "b": 1.0, "c": 0.2}) == math.inf
+    assert FAMILIES["vapor_pressure"].asymptote({"a": -1.0, "b": 1.0, "c": 0.0}) == pytest.approx(math.exp(-1))
+    assert FAMILIES["loglog_linear"].asymptote({"a": 1.0, "b": 1.0}) == math.inf
+    assert len(DEFAULT_FAMILIES) >= 6 and set(DEFAULT_FAMILIES) <= set(FAMILIES)
+
+
+def test_creep_law_is_scalerl_at_tau_one_and_halves_at_c_mid():
+    C = np.geomspace(1e9, 1e14, 11)
+    assert np.allclose(creep_sigmoid(C, 0.8, 1.5, 3e11, 1.0, 0.3), sigmoid(C, 0.8, 1.5, 3e11, 0.3), atol=1e-12)
+    for tau in (0.2, 0.5, 2.0):  # C_mid is the compute at half of the gain whatever the tail
+        assert creep_sigmoid(np.array([3e11]), 0.8, 1.5, 3e11, tau, 0.3)[0] == pytest.approx(0.55)
+    # hand-computed: tau = 0.5, B = 2, C = 2 C_mid: k = 2^2 - 1 = 3, gap = (1 + 3 * 4)^-0.5
+    assert creep_sigmoid(np.array([2.0]), 1.0, 2.0, 1.0, 0.5, 0.0)[0] == pytest.approx(1 - 13**-0.5)
+    assert creep_sigmoid(np.array([0.0]), 0.8, 1.5, 3e11, 0.4, 0.3)[0] == pytest.approx(0.3)
+
+
+def test_creep_law_tail_closes_as_c_to_minus_b_tau():
+    """Far above C_mid the gap to A falls by 2^(B tau) per doubling: the slow creep."""
+    B, tau = 2.0, 0.3
+    g = [0.8 - creep_sigmoid(np.array([c]), 0.8, B, 1.0, tau, 0.2)[0] for c in (1e6, 2e6)]
+    assert g[0] / g[1] == pytest.approx(2 ** (B * tau), rel=1e-4)
+
+
+def test_creep_fit_recovers_its_parameters():
+    """Evals evenly spaced in compute to 8 C_mid, as a run's are (the fit leaves out the first 10%)."""
+    rng = np.random.default_rng(0)
+    C = np.linspace(0.0, 8e12, 121)
+    y = creep_sigmoid(C, 0.75, 2.5, 1e12, 0.4, 0.3) + 0.002 * rng.standard_normal(C.size)
+    fit = fit_sigmoid(C, y, law=CREEP, r0=0.3)
+    assert fit.params["A"] == pytest.approx(0.75, abs=0.03)
+    assert fit.params["tau"] == pytest.approx(0.4, rel=0.35)
+    assert fit.params["C_mid"] == pytest.approx(1e12, rel=0.1)
+
+
+def test_pseudo_bma_plus_weights():
+    # two models, one far better on every held-out point: it takes the weight
+    ll = np.column_stack([np.full(10, -1.0), np.full(10, -3.0)])
+    w = pseudo_bma_plus(ll)
+    assert w.sum() == pytest.approx(1.0) and w[0] > 0.999
+    # equal scores: equal weights; softmax of n * mean: a 0.1 nat gap per point over 10 points is e^1
+    assert pseudo_bma_plus(np.zeros((8, 3))) == pytest.approx([1 / 3] * 3)
+    w = pseudo_bma_plus(np.column_stack([np.full(10, -1.0), np.full(10, -1.1)]), n_boot=10)
+    assert w[0] / w[1] == pytest.approx(math.e, rel=1e-9)  # constant columns: every Dirichlet draw agrees
+
+
+def test_mean_noise_factor():
+    assert mean_noise_factor(1, 0.5) == pytest.approx(1.0)
+    assert mean_noise_factor(4, 0.0) == pytest.approx(0.5)
+    # n = 2, phi: Var(mean) = (1 + phi) / 2
+    assert mean_noise_factor(2, 0.4) == pytest.approx(math.sqrt(0.7))
+
+
+def test_ensemble_extrapolates_a_power_law_curve():
+    """On a curve that is one of the families plus noise, the weighted ensemble predicts 4x beyond its
+    data within the noise, and its interval covers the truth."""
+    rng = np.random.default_rng(1)
+    x = np.linspace(1e10, 1e12, 40)
+    truth = lambda c: pow3(c / 1e10, c=0.85, a=0.5, alpha=0.6)  # noqa: E731
+    y = truth(x) + 0.005 * rng.standard_normal(x.size)
+    ens = fit_ensemble(x, y, n_boot=60)
+    assert sum(ens.weights.values()) == pytest.approx(1.0)
+    curve, end = ens.predict(4e12, n_evals=5)
+    assert abs(curve.value - truth(np.array([4e12]))[0]) < 0.02
+    assert curve.low <= truth(np.array([4e12]))[0] <= curve.high
+    assert end.width >= curve.width
+
+
+def test_a_family_fits_through_the_common_fitter():
+    t = np.linspace(1, 30, 25)
+    y = weibull(t, 0.8, 0.2, 0.1, 1.3)
+    fit = fit_law(FAMILIES["weibull"], t, y)
+    assert fit.asymptote == pytest.approx(0.8, abs=0.01)
