@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.bootstrap import Interval, ar1_from_residuals, bootstrap
-from analysis.curves import FAMILIES
+from analysis.curves import ALL_LAWS
 from analysis.fit import Fit, FitError, check_points, fit_law, noise_scale
 from analysis.laws import Law, a_range
 
@@ -42,6 +42,10 @@ Array = np.ndarray
 DEFAULT_FAMILIES: tuple[str, ...] = ("pow3", "pow4", "log_power", "mmf", "weibull", "janoschek", "exp4", "ilog2",
                                      "hill3", "vapor_pressure", "loglog_linear")
 """Domhan et al.'s eleven families (Table 1)."""
+
+SIGMOID_LAWS: tuple[str, ...] = ("mmf", "creep")
+"""ScaleRL's sigmoid (as MMF: R0 free) and its creep variant: the choice between the two laws of
+``analysis/laws.py`` made from the prefix alone (``analysis.methods``' ``laws`` method)."""
 
 ORIGINS: tuple[float, ...] = (0.5, 0.7)
 """Rolling origins, as fractions of the prefix's points: each family is fitted to the first half (and
@@ -79,7 +83,7 @@ class Ensemble:
     def curve(self, x: Array) -> Array:
         """The weighted mean of the families' fitted curves at x."""
         t = np.atleast_1d(np.asarray(x, dtype=float)) / self.x0
-        curves = [m.weight * np.clip(FAMILIES[m.name].fn(t, **m.fit.params), *self.y_range) for m in self.members]
+        curves = [m.weight * np.clip(ALL_LAWS[m.name].fn(t, **m.fit.params), *self.y_range) for m in self.members]
         return np.sum(curves, axis=0)
 
     def curve_draws(self, x: Array) -> Array:
@@ -89,7 +93,7 @@ class Ensemble:
         for m in self.members:
             if m.draws and len(next(iter(m.draws.values()))):
                 with np.errstate(all="ignore"):
-                    rows.append(FAMILIES[m.name].fn(t[None, :], **{k: v[:, None] for k, v in m.draws.items()}))
+                    rows.append(ALL_LAWS[m.name].fn(t[None, :], **{k: v[:, None] for k, v in m.draws.items()}))
         out = np.concatenate(rows, axis=0)
         out = out[~np.any(np.isnan(out), axis=1)]
         return np.clip(out, *self.y_range)
@@ -168,7 +172,7 @@ def fit_ensemble(
     sd = max(noise_scale(t, y), 1e-3 * max(float(np.ptp(y)), 1e-3))
     fits, scores, failed = {}, {}, []
     for name in families:
-        law = FAMILIES[name]
+        law = ALL_LAWS[name]
         try:
             fit = fit_law(law, t, y)
         except (FitError, ValueError, np.linalg.LinAlgError):
@@ -201,7 +205,7 @@ def fit_ensemble(
     members = []
     for n, w, c in zip(names, weights, counts):
         draws = boots[n]
-        pick = rng.integers(0, len(draws[FAMILIES[n].params[0]]), size=int(c))
+        pick = rng.integers(0, len(draws[ALL_LAWS[n].params[0]]), size=int(c))
         members.append(Member(n, fits[n], float(w), {k: v[pick] for k, v in draws.items() if k != "asymptote"}))
     best = fits[names[int(np.argmax(weights))]]
     phi = ar1_from_residuals(best)[0]

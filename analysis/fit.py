@@ -145,16 +145,18 @@ def check_points(x: Array, y: Array, x_name: str = "x", y_name: str = "y") -> tu
     return x, y
 
 
-def _check_fittable(law: Law, x: Array, y: Array, n_free: int, x_name: str, y_name: str) -> None:
+def _check_fittable(law: Law, x: Array, y: Array, n_free: int, x_name: str, y_name: str, n_prior: int = 0) -> None:
+    """Points a law can be fitted to: two more than its parameters (to estimate the noise), or, under a
+    prior of ``n_prior`` components (its noise measured apart), one more than the parameters it leaves."""
     if law.x_positive and np.any(x <= 0):
         raise FitError(
             f"the {law.name} law needs {x_name} > 0 at every fitted point; got {np.sort(x[x <= 0])[:5].tolist()}"
         )
-    if x.size < n_free + 2:
-        raise FitError(
-            f"{x.size} point(s) to fit {n_free} parameters of the {law.name} law: need at least {n_free + 2} "
-            "(two more than the parameters, to estimate the noise)"
-        )
+    need = n_free + 2 if not n_prior else max(n_free - n_prior, 1) + 1
+    if x.size < need:
+        why = "two more than the parameters, to estimate the noise" if not n_prior else (
+            f"one more than the parameters the prior's {n_prior} components leave")
+        raise FitError(f"{x.size} point(s) to fit {n_free} parameters of the {law.name} law: need at least {need} ({why})")
     if np.ptp(x) == 0:
         raise FitError(f"all {x.size} points have the same {x_name} = {x[0]:g}: a curve needs several x values")
     if np.ptp(y) == 0:
@@ -255,7 +257,7 @@ def fit_law(
     if unknown:
         raise FitError(f"fixed parameters {sorted(unknown)} are not parameters of the {law.name} law {law.params}")
     free = tuple(p for p in law.params if p not in fixed)
-    _check_fittable(law, x, y, len(free) - (0 if prior is None else prior.mean.size), x_name, y_name)
+    _check_fittable(law, x, y, len(free), x_name, y_name, 0 if prior is None else prior.mean.size)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     groups = np.zeros(x.size, dtype=int) if groups is None else np.asarray(groups)[order]

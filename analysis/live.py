@@ -1,7 +1,8 @@
 """Live prediction during training, and the early-stop rule for sweeps.
 
 The trainer calls :meth:`LivePredictor.update` at each eval with every metrics line so far; it
-refits ScaleRL's sigmoid (Khatri et al. 2025, Eq. 1) to the evals and returns the predicted
+refits ScaleRL's sigmoid (Khatri et al. 2025, Eq. 1), or with a prior file (recipe key
+``eval.prior``) the creep law under that prior (``analysis/prior.py``), to the evals and returns the predicted
 asymptote with its interval as ``pred/...`` metrics, which go to metrics.jsonl and wandb with the
 rest. It never raises: with too few evals, or data it cannot fit, it returns ``{}``; a fit that is
 poorly identified (the curve has not bent yet) is returned with ``pred/identified = 0``.
@@ -13,7 +14,7 @@ the best arm's (its upper bound under the best arm's lower bound).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,9 @@ class LivePredictor:
     skip_fraction: float = 0.1
     level: float = 0.95
     seed: int = 0
+    prior_path: str | None = None
+    """A prior file (``asymptote prior build``): fit the creep law under it (``analysis/prior.py``)."""
+    _prior: object | None = field(default=None, init=False, repr=False)
 
     def update(self, history: list[dict[str, Any]]) -> dict[str, float]:
         """The ``pred/...`` metrics for the evals in ``history`` (all metrics lines so far), or ``{}``."""
@@ -47,18 +51,7 @@ class LivePredictor:
         if x.size < self.min_evals:
             return {}
         try:
-            from analysis.extrapolate import fit_curve
-
-            cf = fit_curve(
-                x,
-                y,
-                n_boot=self.n_boot,
-                skip_fraction=self.skip_fraction,
-                level=self.level,
-                seed=self.seed,
-                x_key=self.x_key,
-                y_key=self.y_key,
-            )
+            cf = self._fit(history, x, y)
         except Exception:  # noqa: BLE001 — a prediction must never stop training
             return {}
         a = cf.asymptote
@@ -72,6 +65,20 @@ class LivePredictor:
             "pred/n_evals": float(x.size),
         }
         return {k: float(v) for k, v in out.items() if math.isfinite(v)}
+
+
+    def _fit(self, history: list[dict[str, Any]], x: np.ndarray, y: np.ndarray) -> Any:
+        kw = dict(n_boot=self.n_boot, skip_fraction=self.skip_fraction, seed=self.seed, x_key=self.x_key,
+                  y_key=self.y_key)
+        if self.prior_path is None:
+            from analysis.extrapolate import fit_curve
+
+            return fit_curve(x, y, level=self.level, **kw)
+        from analysis.prior import Prior, prior_fit, step_compute
+
+        if self._prior is None:
+            self._prior = Prior.load(self.prior_path)
+        return prior_fit(x, y, self._prior, step=step_compute(history, self.x_key), **kw)
 
 
 def _points(history: list[dict[str, Any]], x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,8 @@ eval). Methods:
 * ``creep``: Eq. (1) with a tail exponent (``analysis.laws.creep_sigmoid``), fitted the same way;
 * ``prior``: the creep law fitted under a prior learned from finished runs (``analysis/prior.py``);
 * ``power``: the power law A - D C^-B on the same points;
+* ``laws``: ScaleRL's sigmoid and the creep law, weighted from the prefix alone (leave-future-out
+  validation, as the ensemble weighs its families), intervals from the mixture;
 * ``ensemble``: Domhan et al.'s eleven families weighted from the prefix (``analysis/ensemble.py``);
 * ``last``: the last evals' level persists (the mean of the last three, with their noise);
 * ``loglinear``: a straight line in log-compute through the fitted points, with its t-interval.
@@ -46,11 +48,8 @@ class Forecast:
     asymptote: Interval | None = None
     warnings: tuple[str, ...] = ()
     details: dict = field(default_factory=dict)
-
-    @property
-    def identified(self) -> bool:
-        """The method names a ceiling without a warning (see :func:`analysis.verdict.verdict`)."""
-        return self.asymptote is not None and not self.warnings
+    identified: bool = False
+    """The method calls its asymptote identified (``analysis.verdict.verdict``)."""
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,18 @@ class Context:
 
 
 def _from_curvefit(name: str, cf, at: Array, ctx: Context) -> Forecast:
+    from analysis.verdict import verdict
+
     curve, one = [], []
     for a in at:
         c, o = predict(cf.fit, cf.boot, float(a))
         curve.append(c), one.append(o)
     _, end = predict(cf.fit, cf.boot, float(at[-1]), n_evals=ctx.n_end)
     details = {k: float(v) for k, v in cf.fit.params.items()}
-    return Forecast(name, float(cf.budget), at, curve, one, end, cf.asymptote, tuple(cf.warnings), details)
+    v = verdict(cf)
+    details["not_identified_because"] = list(v.reasons)
+    return Forecast(name, float(cf.budget), at, curve, one, end, cf.asymptote, tuple(cf.warnings), details,
+                    v.identified)
 
 
 def _law_method(law: str) -> Callable[[Array, Array, float, Array, Context], Forecast]:
@@ -94,17 +98,25 @@ def prior_method(x: Array, y: Array, budget: float, at: Array, ctx: Context) -> 
     return _from_curvefit("prior", cf, at, ctx)
 
 
-def ensemble_method(x: Array, y: Array, budget: float, at: Array, ctx: Context) -> Forecast:
-    from analysis.ensemble import fit_ensemble
+def _ensemble_method(name: str, families: tuple[str, ...] | None):
+    def method(x: Array, y: Array, budget: float, at: Array, ctx: Context) -> Forecast:
+        return ensemble_forecast(name, families, x, y, budget, at, ctx)
+
+    return method
+
+
+def ensemble_forecast(name: str, families: tuple[str, ...] | None, x: Array, y: Array, budget: float, at: Array,
+                      ctx: Context) -> Forecast:
+    from analysis.ensemble import DEFAULT_FAMILIES, fit_ensemble
 
     keep = (x > 0) & (x <= budget)
-    ens = fit_ensemble(x[keep], y[keep], seed=ctx.seed)
+    ens = fit_ensemble(x[keep], y[keep], families or DEFAULT_FAMILIES, seed=ctx.seed)
     curve, one = [], []
     for a in at:
         c, o = ens.predict(float(a), seed=ctx.seed)
         curve.append(c), one.append(o)
     _, end = ens.predict(float(at[-1]), n_evals=ctx.n_end, seed=ctx.seed)
-    return Forecast("ensemble", budget, at, curve, one, end, None, (), {"weights": ens.weights})
+    return Forecast(name, budget, at, curve, one, end, None, (), {"weights": ens.weights})
 
 
 def _window(x: Array, y: Array, budget: float, ctx: Context) -> tuple[Array, Array]:
@@ -156,7 +168,8 @@ METHODS: dict[str, Callable[[Array, Array, float, Array, Context], Forecast]] = 
     "creep": _law_method("creep"),
     "prior": prior_method,
     "power": _law_method("power"),
-    "ensemble": ensemble_method,
+    "laws": _ensemble_method("laws", ("mmf", "creep")),
+    "ensemble": _ensemble_method("ensemble", None),
     "last": last_value,
     "loglinear": log_linear,
 }

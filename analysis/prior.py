@@ -14,7 +14,10 @@ worst, and because they are dimensionless, so that runs of other models, tasks o
 them:
 
 * ``log_B``: the exponent of the rise;
-* ``log_tau``: the creep after the bend (the gap to A closes as C^(-B tau));
+* ``log_tail``: log(B tau), the exponent of the creep after the bend (the gap to A closes as
+  C^(-B tau)); with log B, rather than log tau: across runs a steeper rise goes with a smaller tau,
+  and B tau is what stays alike (on the first corpus: 0.8 to 1.1 for sums and products alike, where
+  B ran from 1.4 to 2.8);
 * ``log_C_mid_steps``: where the bend is, in optimizer steps (C_mid over the run's compute per step);
   it moves with learning rate and batch size, and the prior learns how much;
 * ``logit_gain``: how much of the headroom RL takes, (A - R0) / (top - R0), top the metric's upper
@@ -61,7 +64,7 @@ from analysis.laws import a_range
 Array = np.ndarray
 
 SCHEMA = "asymptote.prior/1"
-COMPONENTS: tuple[str, ...] = ("log_B", "log_tau", "log_C_mid_steps", "logit_gain")
+COMPONENTS: tuple[str, ...] = ("log_B", "log_tail", "log_C_mid_steps", "logit_gain")
 SHRINK = 0.5
 """How far the covariance is shrunk towards its diagonal."""
 
@@ -183,8 +186,8 @@ def coordinates(params: dict[str, float], components: tuple[str, ...], step_comp
     for c in components:
         if c == "log_B":
             out.append(np.log(params["B"]))
-        elif c == "log_tau":
-            out.append(np.log(params.get("tau", 1.0)))
+        elif c == "log_tail":
+            out.append(np.log(params["B"] * params.get("tau", 1.0)))
         elif c == "log_C_mid_steps":
             out.append(np.log(params["C_mid"] / step_compute))
         elif c == "logit_gain":
@@ -232,7 +235,7 @@ def prior_term(prior: Prior, components: tuple[str, ...], step: float | None, to
 def map_fit(x: Array, y: Array, prior: Prior | None, *, step: float | None = None, budget: float | None = None,
             skip_fraction: float = 0.1, skip_below: float | None = None, law: str | None = None,
             groups: Array | None = None, x_name: str = "compute", y_name: str = "performance",
-            start: dict[str, float] | None = None):
+            start: dict[str, float] | None = None, noise: tuple[float, float] | None = None):
     """The maximum a posteriori fit of the prior's law to the points up to ``budget`` (without a prior:
     the least-squares fit of ``law``). Returns the Fit; its ``prior`` holds the term for the bootstrap.
 
@@ -241,7 +244,8 @@ def map_fit(x: Array, y: Array, prior: Prior | None, *, step: float | None = Non
     MAP fit's residuals also hold the prior's pull on the curve, which is not noise); the sd is inflated
     by sqrt((1 + phi) / (1 - phi)), since correlated evals carry less information than as many
     independent ones. With too few points for either: the sd of successive differences and phi = 0. ``start``
-    (a previous estimate) replaces the law's many starting points."""
+    (a previous estimate) replaces the law's many starting points; ``noise`` = (phi, sd) measured before
+    skips measuring it."""
     from analysis.laws import CREEP, SIGMOID
 
     name = law or (prior.law if prior is not None else "creep")
@@ -256,18 +260,27 @@ def map_fit(x: Array, y: Array, prior: Prior | None, *, step: float | None = Non
     top = metric_top(y[fitted | anchor], r0)
     comps = usable_components(prior.components, step, top)
     if name == "sigmoid":
-        comps = tuple(c for c in comps if c != "log_tau")
-    phi, sd = 0.0, noise_scale(x[fitted], y[fitted])
-    for free_law in (the_law, SIGMOID):
-        try:
-            phi, sd = ar1_from_residuals(fit_sigmoid(x, y, **kw, law=free_law))
-            break
-        except (FitError, ValueError, np.linalg.LinAlgError):
-            continue
+        comps = tuple(c for c in comps if c != "log_tail")
+    phi, sd = noise if noise is not None else free_noise(x, y, kw, the_law)
     sd = max(sd, 1e-4)
     scale = sd * float(np.sqrt((1.0 + phi) / (1.0 - phi)))
     fit = fit_sigmoid(x, y, **kw, law=the_law, starts=starts, prior=prior_term(prior, comps, step, top, scale))
     return replace(fit, noise=(phi, sd))
+
+
+def free_noise(x: Array, y: Array, kw: dict, law) -> tuple[float, float]:
+    """(phi, sd) of the eval noise from the residuals of ``law`` fitted freely (else ScaleRL's sigmoid;
+    else the sd of successive differences and phi = 0)."""
+    from analysis.laws import SIGMOID
+
+    for free_law in (law, SIGMOID):
+        try:
+            return ar1_from_residuals(fit_sigmoid(x, y, **kw, law=free_law))
+        except (FitError, ValueError, np.linalg.LinAlgError):
+            continue
+    _, fitted, _ = split_points(x, y, kw.get("groups"), skip_below=kw.get("skip_below"),
+                                skip_fraction=kw.get("skip_fraction", 0.1), up_to=kw.get("up_to"))
+    return 0.0, noise_scale(x[fitted], y[fitted])
 
 
 def prior_fit(x: Array, y: Array, prior: Prior | None, *, step: float | None = None, budget: float | None = None,
@@ -321,7 +334,7 @@ def build_prior(curves: list[Curve], *, law: str = "creep", components: tuple[st
     if len(curves) < 2:
         raise FitError(f"a prior needs at least 2 finished runs; got {len(curves)}")
     if law == "sigmoid":
-        components = tuple(c for c in components if c != "log_tau")
+        components = tuple(c for c in components if c != "log_tail")
     tops = []
     for c in curves:
         r0 = float(c.y[np.argmin(c.x)])
@@ -331,14 +344,17 @@ def build_prior(curves: list[Curve], *, law: str = "creep", components: tuple[st
     prior: Prior | None = None
     Z = np.zeros((len(curves), len(comps)))
     estimates: list[dict[str, float] | None] = [None] * len(curves)
+    noises: list[tuple[float, float] | None] = [None] * len(curves)
     for _ in range(n_iter):
         rows = []
         for i, (c, top) in enumerate(zip(curves, tops)):
             try:
                 fit = map_fit(c.x, c.y, prior, step=c.step_compute, skip_fraction=skip_fraction, law=law,
-                              start=estimates[i])
+                              start=estimates[i], noise=noises[i])
             except FitError as e:
                 raise FitError(f"{c.name}: cannot fit the finished run for the prior: {e}") from None
+            if noises[i] is None:  # the first round's fits are free: their residuals measure the noise
+                noises[i] = ar1_from_residuals(fit)
             estimates[i] = fit.params
             rows.append(coordinates(fit.params, comps, c.step_compute, top))
         Z = np.array(rows)

@@ -115,6 +115,7 @@ def demo_backtests(run_dir: Path, shares: tuple[float, ...] = (0.5, 0.25)) -> li
     the curve still rises) and score what each fit predicted for the end of the run."""
     from analysis.bootstrap import predict
     from analysis.extrapolate import backtest, fit_runs
+    from analysis.verdict import verdict
     from analysis.fit import FitError
     from analysis.readers import read_run_dir, series
 
@@ -133,7 +134,8 @@ def demo_backtests(run_dir: Path, shares: tuple[float, ...] = (0.5, 0.25)) -> li
             continue
         _, b.predicted = predict(cf.fit, cf.boot, end, n_evals=PLATEAU_EVALS)
         bt = backtest(cf)
-        b.asymptote, b.identified, b.warnings = cf.asymptote, cf.identified, tuple(cf.warnings)
+        v = verdict(cf)  # the rule of analysis/verdict.py: a ceiling only where it is in reach
+        b.asymptote, b.identified, b.warnings = cf.asymptote, v.identified, v.reasons
         b.later_evals, b.later_mean_abs_error, b.later_inside = len(bt.predictions), bt.mean_abs_error, bt.inside
         out.append(b)
     return out

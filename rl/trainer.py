@@ -104,7 +104,9 @@ class Trainer(PolicyUpdate):
         self.val_prompts = self.env.val_prompts()[: recipe.eval.num_prompts]
         self.val_prompt_ids = [render_prompt(self.tokenizer, p.messages) for p in self.val_prompts]
         self.verifiable = _verifiable_reward(recipe.reward)
-        self.predictor = LivePredictor(seed=recipe.seed) if recipe.eval.predict_asymptote else None
+        self.predictor = (
+            LivePredictor(seed=recipe.seed, prior_path=recipe.eval.prior) if recipe.eval.predict_asymptote else None
+        )
         self._forward_tokens = 0
 
         self.state = TrainerState()

@@ -1,5 +1,6 @@
-"""bench/prediction.py: the prefix-prediction report, on synthetic runs with known curves and on the
-stored corpus of real training runs (bench/prediction/runs/)."""
+"""bench/prediction.py and analysis/scoring.py: the methods' scores computed by hand on made-up cases,
+the baselines' intervals by hand, leave-one-task-out priors that never hold the run's own family, the
+report on a stored subset of the corpus, and the corpus itself (bench/prediction/runs/)."""
 
 import importlib.util
 import json
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import t as t_dist
 
+from analysis.bootstrap import Interval
+from analysis.methods import Context, forecast
 from analysis.readers import read_run_dir, series
-from tests.analysis.synthetic_runs import write_run_dir
+from analysis.scoring import Case, holds, prefix_table, ranked, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("prediction_bench", ROOT / "bench/prediction.py")
@@ -19,84 +23,109 @@ bench = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = bench  # its dataclasses look their module up there
 _spec.loader.exec_module(bench)
 
-# a curve in FLOPs that bends early: C_mid at ~7% of the final compute (120 steps x 3.41e12)
-BENT = dict(sigmoid_in="compute/flops", A=0.45, B=2.0, C_mid=3e13, R0=0.2, steps=120, eval_every=3, sd=0.01,
-            pred_lines=False)
+
+def case(method, predicted, low, high, end=0.7, warnings=(), asymptote=None, identified=False, beyond=math.nan,
+         later=(0, 0), error=None, prefix=0.25):
+    c = Case("run", "fam", prefix, method, 1.0, end, error=error, predicted=predicted, low=low, high=high,
+             later_inside=later[0], later_total=later[1], asymptote=asymptote, identified=identified,
+             warnings=list(warnings), beyond=beyond)
+    return c
 
 
-@pytest.fixture(scope="module")
-def bent_run(tmp_path_factory) -> Path:
-    return write_run_dir(tmp_path_factory.mktemp("runs"), "bent-s0", **BENT)
+def test_case_verdicts_by_hand():
+    c = case("m", 0.68, 0.65, 0.72)
+    assert c.inside and c.abs_error == pytest.approx(0.02) and not c.confident_wrong
+    miss = case("m", 0.60, 0.58, 0.62)
+    assert not miss.inside and miss.confident_wrong  # no warning, interval misses: confident and wrong
+    assert not case("m", 0.60, 0.58, 0.62, warnings=["the data never bends"]).confident_wrong
+    assert case("m", 0, 0, 0, error="too few evals").abs_error == math.inf
+    # an identified A holds when its interval contains the end and the value beyond it
+    assert case("m", 0.7, 0.6, 0.8, asymptote=[0.72, 0.69, 0.76], identified=True, beyond=0.73).a_holds is True
+    assert case("m", 0.7, 0.6, 0.8, asymptote=[0.72, 0.69, 0.76], identified=True, beyond=0.78).a_holds is False
+    assert case("m", 0.7, 0.6, 0.8, asymptote=[0.72, 0.69, 0.76], identified=False).a_holds is None
+    assert holds(Interval(0.7, 0.65, 0.75), 0.7, math.nan) and not holds(Interval(0.7, 0.65, 0.75), 0.64, 0.7)
 
 
-@pytest.fixture(scope="module")
-def bent_result(bent_run):
-    return bench.evaluate_run(bent_run, n_boot=80)
+def test_summary_and_ranking_by_hand():
+    cases = [
+        case("good", 0.69, 0.66, 0.72, later=(9, 10)),
+        case("good", 0.74, 0.71, 0.77, later=(5, 10)),  # error +0.04, misses the end (0.7)
+        case("good", 0.71, 0.60, 0.80, later=(10, 10), warnings=["w"]),
+        case("bad", 0.60, 0.50, 0.65, later=(2, 10)),
+        case("bad", 0.0, 0.0, 0.0, error="cannot fit"),
+        case("bad", 0.75, 0.70, 0.80, later=(8, 10)),
+    ]
+    s = summarize(cases, 0.25, "good")
+    assert (s.runs, s.fitted) == (3, 3)
+    assert s.median_abs_error == pytest.approx(0.01)  # |errors| 0.01, 0.04, 0.01
+    assert s.signed_mean == pytest.approx((-0.01 + 0.04 + 0.01) / 3)
+    assert s.end_coverage == pytest.approx(2 / 3) and s.later_coverage == pytest.approx(24 / 30)
+    assert s.median_width == pytest.approx(0.06) and s.confident_wrong == 1
+    b = summarize(cases, 0.25, "bad")
+    assert b.fitted == 2 and b.median_abs_error == pytest.approx(0.1)  # 0.1, inf, 0.05: an unfitted run is inf
+    assert [r.method for r in ranked(cases, 0.25)] == ["good", "bad"]
+    text = prefix_table(cases, 0.25)
+    assert text.startswith("prefix 25.0% of the compute (4x extrapolation)")
+    assert "good" in text.splitlines()[3] and "3/3" in text and "2/3" in text
 
 
-def test_plateau_error_and_later_evals_are_what_the_report_says(bent_run, bent_result):
-    x, y = series(read_run_dir(bent_run), bench.X_KEY, bench.Y_KEY)
-    r = bent_result
-    assert r.plateau == pytest.approx(float(np.mean(y[-5:])))  # the mean of the last 5 evals
-    assert r.final_compute == pytest.approx(float(x.max()))
-    assert [q.prefix for q in r.prefixes] == [0.25, 0.5, 0.75]
-    for q in r.prefixes:
-        assert q.error is None
-        assert q.budget == pytest.approx(q.prefix * float(x.max()))
-        assert q.abs_error == pytest.approx(abs(q.predicted - r.plateau))
-        assert q.inside == (q.low <= r.plateau <= q.high)
-        assert q.later_total == int(np.sum(x > q.budget))  # every eval after the prefix is scored
-        assert 0 <= q.later_inside <= q.later_total
+def test_last_value_baseline_by_hand():
+    x = np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    y = np.array([0.2, 0.3, 0.4, 0.45, 0.5, 0.52, 0.5, 0.53, 0.6, 0.7, 0.8])
+    f = forecast("last", x, y, 6.0, [8.0, 10.0], Context(n_end=5))
+    level = np.mean([0.5, 0.52, 0.5])  # the last three evals up to the budget (6)
+    assert f.curve[-1].value == pytest.approx(level)
+    from analysis.fit import noise_scale
+
+    sd = noise_scale(np.arange(1.0, 7.0), y[1:7])  # the fitted window: compute >= 10% of 6, up to 6
+    assert f.end.high - f.end.value == pytest.approx(1.959964 * sd * math.sqrt(1 / 3 + 1 / 5), rel=1e-5)
 
 
-def test_a_curve_that_bent_early_is_predicted_from_half_of_its_compute(bent_result):
-    r = bent_result
-    assert r.full_identified, r.full_warnings
-    assert r.full_A == pytest.approx(BENT["A"], abs=0.02)
-    half = next(q for q in r.prefixes if q.prefix == 0.5)
-    assert half.abs_error < 0.02 and half.inside
-    assert abs(half.A - r.full_A) <= bench.A_TOLERANCE and half.verdict(r.full_A) in ("ok", "warned, unneeded")
+def test_log_linear_baseline_by_hand():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([[0.0], np.linspace(1, 20, 20)])
+    y = 0.3 + 0.1 * np.log(np.maximum(x, 1)) + 0.01 * rng.standard_normal(x.size)
+    f = forecast("loglinear", x, y, 10.0, [40.0], Context(n_end=5))
+    keep = (x >= 1.0) & (x <= 10.0) & (x > 0)
+    X = np.column_stack([np.ones(keep.sum()), np.log(x[keep])])
+    coef, res, *_ = np.linalg.lstsq(X, y[keep], rcond=None)
+    s2 = float(res[0]) / (keep.sum() - 2)
+    v = np.array([1.0, np.log(40.0)])
+    var = s2 * v @ np.linalg.inv(X.T @ X) @ v
+    t = t_dist.ppf(0.975, keep.sum() - 2)
+    assert f.curve[0].value == pytest.approx(v @ coef)
+    assert f.curve[0].high - f.curve[0].value == pytest.approx(t * math.sqrt(var))
+    assert f.end.high - f.end.value == pytest.approx(t * math.sqrt(var + s2 / 5))
 
 
-def test_a_prefix_before_the_bend_says_it_cannot_name_the_ceiling(tmp_path):
-    """C_mid beyond the first quarter: that prefix must warn, not print a confident ceiling."""
-    run = write_run_dir(tmp_path, "late-s0", **{**BENT, "C_mid": 1.5e14, "B": 2.5})
-    r = bench.evaluate_run(run, prefixes=(0.25,), n_boot=80)
-    q = r.prefixes[0]
-    assert q.error is None and not q.identified
-    assert any("C_mid" in w or "never bends" in w for w in q.warnings)
-    assert q.verdict(r.full_A) != "WRONG"
+def test_unknown_method_is_named():
+    with pytest.raises(ValueError, match="unknown prediction method 'magic'; known: sigmoid, creep, prior"):
+        forecast("magic", np.arange(5.0), np.arange(5.0), 2.0, [4.0])
 
 
-def test_summary_counts_only_runs_whose_full_fit_is_identified(bent_result):
-    unbent = bench.RunResult("flat", 10, 1.0, 0.3, 0.9, 0.3, 1.0, 2.0, False, ["the data never bends"],
-                             [bench.PrefixResult(0.5, 0.5, predicted=0.5, abs_error=0.2, A=0.9, identified=False,
-                                                 later_inside=0, later_total=5)])
-    s = bench.summarize([bent_result, unbent], 0.5)
-    half = next(q for q in bent_result.prefixes if q.prefix == 0.5)
-    assert s.n_runs == 1 and s.later_evals == half.later_total
-    assert s.median_abs_error == pytest.approx(half.abs_error)
-    assert s.coverage == pytest.approx(half.later_inside / half.later_total)
-    line = bench.summary_line(s)
-    assert line.startswith(f"prefix 50%: median |error| {half.abs_error:.3f}, 95% coverage ")
-    assert "A within 0.03 of full-run A in 1 of 1 runs" in line
+def test_half_gain_compute_by_hand():
+    y = np.array([0.2, 0.25, 0.3, 0.45, 0.5, 0.55, 0.58, 0.6, 0.6, 0.6, 0.6, 0.6])
+    x = np.arange(12.0)
+    r = bench.CorpusRun("t-grpo-s0", "t", x, y, [])
+    assert r.end == pytest.approx(0.6)
+    # half of the gain: 0.4; smoothed y: [.., (0.3+0.45+0.5)/3 = 0.4167 at x=3]: the first at or above
+    assert r.half_gain_compute == pytest.approx(3.0)
 
 
-def test_verdicts():
-    q = bench.PrefixResult(0.5, 1.0, A=0.50, identified=True)
-    assert q.verdict(0.52) == "ok" and q.verdict(0.60) == "WRONG"
-    q.identified = False
-    assert q.verdict(0.60) == "warned, right" and q.verdict(0.52) == "warned, unneeded"
-    assert bench.PrefixResult(0.25, 1.0, error="too few evals").verdict(0.5) == "not fitted"
+def test_the_corpus_grid_has_four_families_two_recipes_two_seeds():
+    grid = bench.corpus_grid()
+    names = [g[0] for g in grid]
+    assert len(names) == len(set(names)) == 16
+    assert {bench.family_of(n) for n in names} == set(bench.TASKS) and len(bench.TASKS) >= 4
+    assert {n.split("-")[1] for n in names} == set(bench.RECIPES) and len(bench.RECIPES) >= 2
+    from rl.config import load_recipe
 
-
-def test_report_cli_on_run_directories(bent_run, tmp_path, capsys):
-    out_json = tmp_path / "r.json"
-    assert bench.main(["--report", "--runs", str(bent_run), "--boot", "60", "--json", str(out_json)]) == 0
-    text = capsys.readouterr().out
-    assert "bent-s0" in text and text.count("prefix ") >= 3 and "prefix 50%: median |error|" in text
-    rows = json.loads(out_json.read_text())
-    assert rows[0]["name"] == "bent-s0" and len(rows[0]["prefixes"]) == 3
+    for name, recipe, overrides in grid:
+        r = load_recipe(recipe, overrides)
+        assert r.name == name and r.train.iterations >= 480
+        assert (r.algorithm.entropy.target is not None) == ("-ent-" in name)
+    tasks = {n: load_recipe(rc, ov).env.tasks[0].name for n, rc, ov in grid}
+    assert "simple_equations" in tasks.values()  # a family that is not sums or products of digits
 
 
 def test_slim_metrics_keeps_the_contract(tmp_path):
@@ -110,71 +139,51 @@ def test_slim_metrics_keeps_the_contract(tmp_path):
                     "compute/tokens": 5, "train/reward": 0.5, "val/accuracy": 0.25}
 
 
-def test_the_corpus_grid_has_three_tasks_two_recipes_two_seeds():
-    grid = bench.corpus_grid()
-    names = [g[0] for g in grid]
-    assert len(names) == len(set(names)) == 12
-    assert {n.split("-")[0] for n in names} == set(bench.TASKS) and len(bench.TASKS) >= 3
-    assert {n.split("-")[1] for n in names} == set(bench.RECIPES) and len(bench.RECIPES) >= 2
-    from rl.config import load_recipe
-
-    for name, recipe, overrides in grid:  # the overrides make valid recipes, the demo's but for task, loss, seed
-        r = load_recipe(recipe, overrides)
-        assert r.name == name and r.train.iterations == (480 if name.startswith("mul3") else 240)
-        assert r.algorithm.loss.name == ("cispo" if "-cispo-" in name else "ppo_clip")
-
-
 # --------------------------------------------------------------------------------------------
 # The stored corpus of real runs
 # --------------------------------------------------------------------------------------------
 
 CORPUS = bench.corpus_runs()
-needs_corpus = pytest.mark.skipif(len(CORPUS) < 12, reason="bench/prediction/runs/ holds fewer than 12 runs")
+needs_corpus = pytest.mark.skipif(len(CORPUS) < 16, reason="bench/prediction/runs/ holds fewer than 16 runs")
 
 
 @needs_corpus
-def test_the_stored_corpus_is_real_runs_of_the_grid():
+def test_the_stored_corpus_is_the_grid_and_every_run_asks_a_real_8x_question():
     names = {d.name for d in CORPUS}
     assert {g[0] for g in bench.corpus_grid()} <= names
-    for d in CORPUS:
-        run = read_run_dir(d)
-        assert run.recipe["name"] == d.name and run.recipe["train"]["iterations"] >= 200
+    for r in bench.load_runs(CORPUS):
+        run = read_run_dir(ROOT / "bench/prediction/runs" / r.name)
         x, y = series(run, bench.X_KEY, bench.Y_KEY)
-        # (iterations, not steps: with zero-variance filtering an iteration whose every group was filtered takes no step)
-        iterations = [r["iteration"] for r in run.records if "val/accuracy" in r]
-        assert x[0] == 0 and np.all(np.diff(x) > 0) and y.size >= 40
-        assert iterations[-1] == run.recipe["train"]["iterations"]
-        assert all(math.isfinite(v) for v in y)
+        assert x[0] == 0 and np.all(np.diff(x) > 0) and y.size >= 40 and all(math.isfinite(v) for v in y)
+        assert r.x[-1] >= 8 * r.half_gain_compute, (r.name, r.x[-1] / r.half_gain_compute)
+
+
+@needs_corpus
+def test_leave_one_task_out_priors_never_hold_the_runs_own_family():
+    runs = bench.load_runs(CORPUS)
+    small = [r for r in runs if r.name.endswith("-s0")]  # one seed per recipe and family: quicker, same rule
+    priors = bench.loto_priors(small)
+    assert set(priors) == {r.family for r in small}
+    for fam, prior in priors.items():
+        members = {m.family for m in prior.members}
+        assert fam not in members and members == {r.family for r in small} - {fam}
+        assert {m.name for m in prior.members} == {r.name for r in small if r.family != fam}
 
 
 @needs_corpus
 def test_report_on_a_stored_subset(tmp_path, capsys):
-    """The report's rows are evaluate_run's numbers, and its summary lines are computed from them."""
+    """The report's tables are summarize() of the cases it writes, on two stored runs."""
     runs = [CORPUS[0], CORPUS[-1]]
     out_json = tmp_path / "r.json"
-    assert bench.main(["--report", "--runs", *map(str, runs), "--boot", "80", "--json", str(out_json)]) == 0
+    argv = ["--report", "--runs", *map(str, runs), "--methods", "sigmoid", "last", "loglinear", "--prefixes", "0.5",
+            "--boot", "40", "--json", str(out_json)]
+    assert bench.main(argv) == 0
     text = capsys.readouterr().out
-    rows = json.loads(out_json.read_text())
-    expected = [bench.evaluate_run(d, n_boot=80) for d in runs]
-    assert [r["name"] for r in rows] == [d.name for d in runs]
-    for row, want in zip(rows, expected):
-        assert row["plateau"] == pytest.approx(want.plateau) and row["full_A"] == pytest.approx(want.full_A)
-        for q, w in zip(row["prefixes"], want.prefixes):
-            assert q["predicted"] == pytest.approx(w.predicted) and q["A"] == pytest.approx(w.A)
-            assert q["later_inside"] == w.later_inside and q["warnings"] == w.warnings
-            assert f"{w.predicted:.3f} [{w.low:.3f}, {w.high:.3f}]" in text
-    for p in bench.PREFIXES:
-        assert bench.summary_line(bench.summarize(expected, p)) in text
-
-
-@needs_corpus
-def test_prediction_from_half_of_the_compute_on_the_real_corpus():
-    """The benchmark's headline at 50%, with the figures of bench/README.md as bounds that a
-    regression in the fit, the intervals or the warnings would break."""
-    results = [bench.evaluate_run(d, prefixes=(0.5,), n_boot=100) for d in CORPUS]
-    s = bench.summarize(results, 0.5)
-    assert s.n_runs == 12  # every run's full fit is identified: each bends, C_mid inside its data
-    assert 0.90 <= s.coverage <= 1.0, s  # the 95% intervals for one eval cover the later evals (0.99)
-    assert s.median_abs_error <= 0.02, s  # 0.011
-    assert s.a_within >= s.n_runs // 2 and s.confident_wrong <= 2, s  # 8 of 12 and 1
-    assert s.a_covered >= s.n_runs - 2, s  # 11 of 12
+    cases = [Case(**c) for c in json.loads(out_json.read_text())]
+    assert len(cases) == 2 * 3 and {c.run for c in cases} == {d.name for d in runs}
+    assert "prefix 50.0% of the compute (2x extrapolation)" in text
+    for s in ranked(cases, 0.5):
+        assert f"{s.median_abs_error:.3f}" in text and f"{s.signed_mean:+.3f}" in text
+    for c in cases:
+        if c.method == "sigmoid":
+            assert f"{c.predicted:.3f} [{c.low:.3f}, {c.high:.3f}]" in text

@@ -203,13 +203,16 @@ def write(out: Path, payload: dict[str, Any]) -> Path:
 
 
 def summary_lines(fits: list) -> list[str]:
-    from analysis.report import iv
+    """Each fit's verdict (analysis/verdict.py): an identified asymptote, or the value it promises at a
+    stated compute instead."""
+    from analysis.verdict import verdict, verdict_text
 
-    return [
-        f"predicted asymptote of {cf.y_key} for {cf.label}: {iv(cf.asymptote)} ({round(100 * cf.boot.level)}% interval)"
-        + ("" if cf.identified else "; poorly identified, see the (!) notes above")
-        for cf in fits
-    ]
+    out = []
+    for cf in fits:
+        v = verdict(cf)
+        out.append(verdict_text(v, cf.label, cf.y_key, cf.x_key))
+        out += [f"  (!) {r}" for r in v.reasons if r not in cf.warnings]
+    return out
 
 
 def finish(args, out: Path, payload: dict, fits: list, *, entropy=(), predictions=None, per_run: bool = True) -> None:

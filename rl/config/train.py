@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from envs.schema import Config, KeyedValueError
 
@@ -71,3 +71,27 @@ class EvalConfig(Config):
     pred/asymptote with its interval (pred/asymptote_low, pred/asymptote_high) once there are
     enough evals (analysis.live.LivePredictor). FLOPs, not device-hours: wall time depends on the
     machine's load, and a sweep's early stopping reads this prediction."""
+    prior: str | None = None
+    """A prior learned from finished runs (`asymptote prior build RUN... -o prior.json`): the live
+    prediction then fits the creep law under it (analysis/prior.py), which names a ceiling from far
+    fewer evals, and a sweep's early stopping reads that. None fits ScaleRL's sigmoid alone."""
+
+    @field_validator("prior")
+    @classmethod
+    def _prior_file(cls, path: str | None) -> str | None:
+        if path is None:
+            return path
+        import json
+        from pathlib import Path
+
+        try:
+            schema = json.loads(Path(path).read_text()).get("schema", "")
+        except FileNotFoundError:
+            raise ValueError(f"prior file {path} does not exist; build one with `asymptote prior build RUN... "
+                             "-o prior.json`") from None
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            raise ValueError(f"prior file {path} is not a JSON prior (asymptote prior build writes one)") from None
+        if not str(schema).startswith("asymptote.prior/"):
+            raise ValueError(f"{path} is not an Asymptote prior (schema {schema!r}); build one with "
+                             "`asymptote prior build`")
+        return path

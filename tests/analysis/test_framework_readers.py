@@ -467,3 +467,33 @@ def test_per_step_amounts_logged_every_kth_step_count_for_k_steps():
     assert accumulate(records, "tok", "cum")
     assert [r["cum"] for r in records] == [0, 500, 1100, 1100, 2000]  # 5 x 100, 5 x 120, 10 x 90
     assert not accumulate(records, "absent", "cum2") and "cum2" not in records[0]
+
+
+def test_a_prior_built_from_trl_runs_feeds_a_fit_with_prior(tmp_path, capsys):
+    """`asymptote prior build` reads TRL output directories like any source, labels families by
+    --family, and `asymptote fit --prior` fits a new TRL run's prefix under the prior."""
+    dirs = [write_trl(tmp_path / f"trl-{fam}-s{seed}", Curve(seed=10 * i + seed))
+            for i, fam in enumerate("ab") for seed in (0, 1)]
+    prior_path = tmp_path / "prior.json"
+    assert run_cli("prior", "build", *dirs, "--y", "eval_reward", "--family", "a=trl-a-*", "--family", "b=trl-b-*",
+                   "-o", prior_path) == 0
+    out = capsys.readouterr().out
+    assert "learned from 4 run(s) of 2 families" in out and "log_tail" in out
+    saved = json.loads(prior_path.read_text())
+    assert saved["x"] == "compute/tokens" and saved["y"] == "eval_reward" and saved["law"] == "creep"
+    assert {m["name"]: m["family"] for m in saved["members"]} == {
+        "trl-a-s0": "a", "trl-a-s1": "a", "trl-b-s0": "b", "trl-b-s1": "b"}
+    new = write_trl(tmp_path / "trl-new", Curve(seed=99))
+    budget = Curve(seed=99).cum[40]
+    assert run_cli("fit", new, "--y", "eval_reward", "--prior", prior_path, "--budget", budget, "--boot", "60",
+                   "--out", tmp_path / "fit", "--no-plots") == 0
+    out = capsys.readouterr().out
+    assert "under a prior learned from finished runs" in out
+    (cf,) = json.loads((tmp_path / "fit" / "fit.json").read_text())["fits"]
+    assert cf["law"] == "creep" and cf["budget"] == pytest.approx(budget)
+    assert abs(cf["params"]["A"]["value"] - A) < 0.1
+    # a prior learned on another metric is refused, naming both axes
+    assert run_cli("fit", new, "--y", "train/entropy", "--prior", prior_path, "--no-plots",
+                   "--out", tmp_path / "fit2") == 2
+    err = capsys.readouterr().err
+    assert "was learned on eval_reward against compute/tokens; this fit is train/entropy" in err

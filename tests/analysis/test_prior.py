@@ -12,18 +12,21 @@ from analysis.laws import creep_sigmoid
 from analysis.prior import COMPONENTS, Curve, Prior, build_prior, coordinates, map_fit, prior_fit, step_compute
 
 STEP = 1e10  # compute per optimizer step of the synthetic runs
-TRUE_MEAN = np.array([np.log(2.2), np.log(0.5), np.log(40.0), 0.4])
+TRUE_MEAN = np.array([np.log(2.2), np.log(1.1), np.log(40.0), 0.4])  # log B, log B tau, log C_mid in steps, logit gain
 BETWEEN_SD = np.array([0.12, 0.15, 0.25, 0.3])  # how families differ
 WITHIN_SD = np.array([0.06, 0.08, 0.1, 0.15])  # how runs of one family differ
 
 
+def law_of(z, r0=0.3):
+    """(A, B, C_mid, tau) of the creep law with coordinates z (log B, log B tau, log C_mid in steps, logit gain)."""
+    return r0 + expit(z[3]) * (1 - r0), np.exp(z[0]), np.exp(z[2]) * STEP, np.exp(z[1] - z[0])
+
+
 def synthetic_curve(z, seed, steps=320, every=4, r0=0.3, sd=0.004):
-    """A run whose creep law has coordinates z (log B, log tau, log C_mid in steps, logit gain)."""
     rng = np.random.default_rng(seed)
-    s = np.arange(0, steps + 1, every)
-    x = s * STEP
-    A = r0 + expit(z[3]) * (1 - r0)
-    y = creep_sigmoid(x, A, np.exp(z[0]), np.exp(z[2]) * STEP, np.exp(z[1]), r0) + sd * rng.standard_normal(x.size)
+    x = np.arange(0, steps + 1, every) * STEP
+    A, B, C_mid, tau = law_of(z, r0)
+    y = creep_sigmoid(x, A, B, C_mid, tau, r0) + sd * rng.standard_normal(x.size)
     return x, np.clip(y, 0, 1), A
 
 
@@ -47,7 +50,7 @@ def learned():
 def test_coordinates_by_hand():
     p = {"A": 0.8, "B": 2.0, "C_mid": 3e11, "tau": 0.5, "R0": 0.3}
     z = coordinates(p, COMPONENTS, step_compute=1e10, top=1.0)
-    assert z == pytest.approx([np.log(2.0), np.log(0.5), np.log(30.0), np.log(0.5 / 0.2)])  # gain 0.5 of 0.7
+    assert z == pytest.approx([np.log(2.0), np.log(1.0), np.log(30.0), np.log(0.5 / 0.2)])  # B tau = 1; gain 0.5 of 0.7
 
 
 def test_step_compute_is_the_median_compute_per_step():
@@ -88,8 +91,8 @@ def new_family_run(seed):
     rng = np.random.default_rng(seed)
     z = TRUE_MEAN + BETWEEN_SD * rng.standard_normal(4) + WITHIN_SD * rng.standard_normal(4)
     x, y, A = synthetic_curve(z, seed=999 + seed)
-    end = creep_sigmoid(np.array([x[-1]]), A, np.exp(z[0]), np.exp(z[2]) * STEP, np.exp(z[1]), 0.3)[0]
-    return x, y, end
+    _, B, C_mid, tau = law_of(z)
+    return x, y, creep_sigmoid(np.array([x[-1]]), A, B, C_mid, tau, 0.3)[0]
 
 
 def end_of(x, p):

@@ -1,5 +1,5 @@
 """The analysis on real training curves: the stored corpus of bench/prediction.py (bench/prediction/runs/,
-12 CPU runs of the tiny model: 3 tasks x 2 recipes x 2 seeds, recipe.yaml + metrics.jsonl each).
+16 CPU runs of the tiny model: 4 task families x 2 recipes x 2 seeds, recipe.yaml + metrics.jsonl each).
 
 The synthetic runs of the other tests have known parameters; these have real noise, real
 correlation between evals and real shapes (a fast sharpening phase, then a slow creep)."""
@@ -14,14 +14,14 @@ from analysis.extrapolate import fit_runs, predict_at
 from analysis.readers import default_x, group_runs, load_runs, series, throughput
 
 CORPUS = Path(__file__).resolve().parents[2] / "bench" / "prediction" / "runs"
-DEMO_RUN = CORPUS / "sum3-grpo-s0"  # the demo's recipe, task and seed
+DEMO_RUN = CORPUS / "sum-grpo-s0"  # the demo's recipe and task, 480 iterations
 
 pytestmark = pytest.mark.skipif(not (DEMO_RUN / "metrics.jsonl").is_file(), reason="the corpus is not stored")
 
 
 def test_the_default_axis_of_real_runs_is_flops_and_they_are_grouped_by_recipe():
     runs = load_runs([str(CORPUS)])
-    assert len(runs) >= 12 and default_x(runs) == "compute/flops"
+    assert len(runs) >= 16 and default_x(runs) == "compute/flops"
     groups = group_runs(runs)  # seeds of one recipe and task pool; nothing else does
     assert len(groups) == len(runs) // 2 and all(len(g) == 2 for g in groups.values())
     assert all(len({r.recipe["seed"] for r in g}) == 2 for g in groups.values())
@@ -57,8 +57,8 @@ def test_throughput_of_a_real_run_converts_flops_to_hours():
 
 
 def test_compare_pools_the_seeds_of_real_recipes(tmp_path, capsys):
-    runs = [str(p) for p in sorted(CORPUS.glob("sum3-*"))]
+    runs = [str(p) for p in sorted(CORPUS.glob("sum-*"))]
     assert len(runs) == 4
     assert main(["compare", *runs, "--boot", "100", "--out", str(tmp_path), "--no-plots"]) == 0
     out = capsys.readouterr().out
-    assert "sum3-grpo" in out and "sum3-cispo" in out and "compute/flops" in out
+    assert "sum-grpo" in out and "sum-ent" in out and "compute/flops" in out

@@ -1,0 +1,72 @@
+"""What a fit may promise: a ceiling, or the value at a stated compute.
+
+An asymptote printed as *identified* is a promise about compute nobody has run yet: that the run,
+continued, stays inside the 95% interval for A. The promise is checked on the stored corpus
+(``bench/prediction.py --report``, the "identified A held" column): for every prefix fit that calls
+its A identified, A's interval must contain the run's measured end and the value at twice the run's
+final compute (by the run's own full fit), in at least 90% of cases.
+
+A fit calls its A identified when all of these hold:
+
+* it gives no warning (``Fit.warnings`` and the interval warnings: the curve bends inside the data,
+  no parameter at a bound, A's interval narrower than half the predicted gain, A not piled at the
+  top of its range);
+* **the ceiling is in reach**: the fitted curve at ``REACH`` times the last fitted compute is already
+  inside A's interval. A curve still creeping (the slow phase after the bend) is far from its A at
+  the end of the data and beyond; its A is an extrapolation of the creep, which a prefix measures
+  worst, and it is not called identified however narrow its interval.
+
+Otherwise the fit promises the value at ``HORIZON`` times its last fitted compute, with its 95%
+interval: an extrapolation the benchmark checks (from half of a run, its end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.bootstrap import Interval, predict
+
+REACH = 4.0
+HORIZON = 2.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    identified: bool
+    asymptote: Interval
+    at: float
+    """The compute the fallback promise is stated at: HORIZON times the last fitted compute."""
+    value: Interval
+    """The curve at ``at`` with its 95% interval."""
+    reasons: tuple[str, ...]
+    """Why A is not called identified (empty when it is)."""
+
+
+def verdict(cf, reach: float = REACH, horizon: float = HORIZON) -> Verdict:
+    """The verdict on a :class:`analysis.extrapolate.CurveFit` (see the module doc)."""
+    last = float(cf.fitted_range[1])
+    a = cf.asymptote
+    reasons = list(cf.warnings)
+    if "R0" in cf.fit.params:  # ScaleRL's sigmoid and the creep law: the curve approaches A from below
+        far, _ = predict(cf.fit, cf.boot, reach * last)
+        if not a.low <= far.value:
+            reasons.append(
+                f"the fitted curve at {reach:g}x the last fitted compute ({far.value:.3f}) is still below A's "
+                f"interval [{a.low:.3f}, {a.high:.3f}]: the run would still be creeping there"
+            )
+    value, _ = predict(cf.fit, cf.boot, horizon * last)
+    return Verdict(not reasons, a, horizon * last, value, tuple(reasons))
+
+
+def verdict_text(v: Verdict, label: str, y_key: str, x_key: str) -> str:
+    """One line: the identified asymptote, or what the fit promises instead."""
+    level = round(100 * v.asymptote.level)
+    a = f"{v.asymptote.value:.3f} [{v.asymptote.low:.3f}, {v.asymptote.high:.3f}]"
+    if v.identified:
+        return f"predicted asymptote of {y_key} for {label}: {a} ({level}% interval), identified"
+    at = np.format_float_scientific(v.at, precision=3) if v.at >= 1e5 else f"{v.at:.4g}"
+    return (f"{label}: the fit does not promise a ceiling (A = {a} is an extrapolation); it promises "
+            f"{y_key} = {v.value.value:.3f} [{v.value.low:.3f}, {v.value.high:.3f}] ({level}% interval) at "
+            f"{x_key} = {at}, {HORIZON:g}x its last fitted compute")
