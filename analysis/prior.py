@@ -20,8 +20,8 @@ them:
   B ran from 1.4 to 2.8);
 * ``log_C_mid_steps``: where the bend is, in optimizer steps (C_mid over the run's compute per step);
   it moves with learning rate and batch size, and the prior learns how much;
-* ``logit_gain``: how much of the headroom RL takes, (A - R0) / (top - R0), top the metric's upper
-  bound (1 for a pass rate). Only for bounded metrics.
+* ``logit_gain`` (not by default, see ``DEFAULT_COMPONENTS``): how much of the headroom RL takes,
+  (A - R0) / (top - R0), top the metric's upper bound (1 for a pass rate). Only for bounded metrics.
 
 **Learning it: empirical Bayes with families** (``build_prior``). Each finished run is fitted whole;
 its coordinates z_i are its fitted law's. Runs come in families (a task; seeds and recipes of one task
@@ -65,6 +65,11 @@ Array = np.ndarray
 
 SCHEMA = "asymptote.prior/1"
 COMPONENTS: tuple[str, ...] = ("log_B", "log_tail", "log_C_mid_steps", "logit_gain")
+"""Every coordinate a prior may hold."""
+DEFAULT_COMPONENTS: tuple[str, ...] = ("log_B", "log_tail", "log_C_mid_steps")
+"""The shape: what transfers between tasks. The gain is left out by default: how much of the headroom RL
+takes is how hard the task is for the model, which differs between tasks by more than a prefix leaves
+unknown (on the first corpus a prior with it predicted sums of digits from products' gains, 0.12 high)."""
 SHRINK = 0.5
 """How far the covariance is shrunk towards its diagonal."""
 
@@ -326,7 +331,7 @@ def _family_covariances(Z: Array, families: list[str]) -> tuple[Array, Array, Ar
     return means.mean(axis=0), W, T
 
 
-def build_prior(curves: list[Curve], *, law: str = "creep", components: tuple[str, ...] = COMPONENTS,
+def build_prior(curves: list[Curve], *, law: str = "creep", components: tuple[str, ...] = DEFAULT_COMPONENTS,
                 n_iter: int = 4, skip_fraction: float = 0.1, x_key: str = "compute/flops",
                 y_key: str = "val/accuracy", floor: float = 0.05) -> Prior:
     """Learn the prior from finished runs (see the module doc). ``floor`` is the smallest sd any

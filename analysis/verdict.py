@@ -14,7 +14,10 @@ A fit calls its A identified when all of these hold:
 * **the ceiling is in reach**: the fitted curve at ``REACH`` times the last fitted compute is already
   inside A's interval. A curve still creeping (the slow phase after the bend) is far from its A at
   the end of the data and beyond; its A is an extrapolation of the creep, which a prefix measures
-  worst, and it is not called identified however narrow its interval.
+  worst, and it is not called identified however narrow its interval;
+* **the ceiling does not hang on the law**: the other law fitted to the same points (the creep law
+  for ScaleRL's sigmoid, the sigmoid for the creep law) puts A inside the same interval. Where the
+  two laws disagree, A is a choice of law, not a measurement.
 
 Otherwise the fit promises the value at ``HORIZON`` times its last fitted compute, with its 95%
 interval: an extrapolation the benchmark checks (from half of a run, its end).
@@ -44,8 +47,25 @@ class Verdict:
     """Why A is not called identified (empty when it is)."""
 
 
-def verdict(cf, reach: float = REACH, horizon: float = HORIZON) -> Verdict:
-    """The verdict on a :class:`analysis.extrapolate.CurveFit` (see the module doc)."""
+def other_law_asymptote(cf) -> tuple[str, float] | None:
+    """The other law of the pair (sigmoid, creep) fitted freely to the same points: (its name, its A);
+    None for other laws, or where it cannot be fitted."""
+    from analysis.fit import FitError, fit_sigmoid
+    from analysis.laws import CREEP, SIGMOID
+
+    other = {"sigmoid": CREEP, "creep": SIGMOID}.get(cf.fit.law)
+    if other is None:
+        return None
+    try:
+        fit = fit_sigmoid(cf.x, cf.y, groups=cf.groups, skip_below=cf.skip, up_to=cf.budget, law=other)
+    except (FitError, ValueError, np.linalg.LinAlgError):
+        return None
+    return other.name, float(fit.params["A"])
+
+
+def verdict(cf, reach: float = REACH, horizon: float = HORIZON, check_law: bool = True) -> Verdict:
+    """The verdict on a :class:`analysis.extrapolate.CurveFit` (see the module doc); ``check_law=False``
+    skips refitting the other law."""
     last = float(cf.fitted_range[1])
     a = cf.asymptote
     reasons = list(cf.warnings)
@@ -56,6 +76,12 @@ def verdict(cf, reach: float = REACH, horizon: float = HORIZON) -> Verdict:
                 f"the fitted curve at {reach:g}x the last fitted compute ({far.value:.3f}) is still below A's "
                 f"interval [{a.low:.3f}, {a.high:.3f}]: the run would still be creeping there"
             )
+    other = other_law_asymptote(cf) if check_law and not reasons else None
+    if other is not None and not a.contains(other[1]):
+        reasons.append(
+            f"the {other[0]} law fitted to the same points puts A at {other[1]:.3f}, outside [{a.low:.3f}, "
+            f"{a.high:.3f}]: the ceiling depends on the law assumed"
+        )
     value, _ = predict(cf.fit, cf.boot, horizon * last)
     return Verdict(not reasons, a, horizon * last, value, tuple(reasons))
 

@@ -161,13 +161,20 @@ def test_the_stored_corpus_is_the_grid_and_every_run_asks_a_real_8x_question():
 @needs_corpus
 def test_leave_one_task_out_priors_never_hold_the_runs_own_family():
     runs = bench.load_runs(CORPUS)
-    small = [r for r in runs if r.name.endswith("-s0")]  # one seed per recipe and family: quicker, same rule
-    priors = bench.loto_priors(small)
-    assert set(priors) == {r.family for r in small}
-    for fam, prior in priors.items():
-        members = {m.family for m in prior.members}
-        assert fam not in members and members == {r.family for r in small} - {fam}
-        assert {m.name for m in prior.members} == {r.name for r in small if r.family != fam}
+    members = bench.loto_members(runs)
+    assert set(members) == {(r.family, bench.recipe_of(r.name)) for r in runs}
+    for (fam, rec), pool in members.items():
+        # the runs of every other family with the same recipe, and nothing else
+        assert {r.name for r in pool} == {r.name for r in runs if r.family != fam and bench.recipe_of(r.name) == rec}
+    for (fam, _), pool in bench.loto_members(runs, same_recipe=False).items():
+        assert {r.name for r in pool} == {r.name for r in runs if r.family != fam}
+    # and the prior built for one run holds exactly those runs, none of its own family
+    from analysis.prior import build_prior
+
+    few = [r for r in runs if r.name.endswith("-s0")]
+    prior = build_prior(bench.prior_curves(bench.loto_members(few)[("sum", "grpo")]), n_iter=1)
+    assert {m.name for m in prior.members} == {"sub-grpo-s0", "mul-grpo-s0", "eq-grpo-s0"}
+    assert "sum" not in prior.families
 
 
 @needs_corpus

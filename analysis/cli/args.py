@@ -34,29 +34,7 @@ def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
         "compute/tokens when every run has that, else an error; e.g. compute/device_hours or step)",
     )
     p.add_argument("--y", default="val/accuracy", help="y-axis metric (default: %(default)s)")
-    if command != "compare":
-        p.add_argument(
-            "--law",
-            choices=["sigmoid", "creep", "power"],
-            default="sigmoid",
-            help="law to fit (default: ScaleRL's sigmoid; creep: the sigmoid with a tail exponent; --prior uses the "
-            "prior's law)",
-        )
-    if command == "predict":
-        at = p.add_mutually_exclusive_group(required=True)
-        at.add_argument(
-            "--at", type=float, action="append", metavar="COMPUTE", help="x value to predict at (repeatable)"
-        )
-        at.add_argument(
-            "--at-hours",
-            type=float,
-            action="append",
-            metavar="H",
-            help="device-hours to predict at (repeatable), converted to x with the throughput (see --throughput)",
-        )
-    if command == "compare":
-        p.add_argument("--baseline", metavar="LABEL", help="judge every other run/recipe against this one")
-        p.add_argument("--margin", type=float, default=0.02, help="seed margin on A for single runs (ScaleRL: 0.02)")
+    _command_arguments(p, command)
     p.add_argument(
         "--prior",
         metavar="PRIOR.json",
@@ -93,6 +71,33 @@ def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--out", help="folder for fit.json and PNGs")
     p.add_argument("--no-plots", action="store_true", help="write fit.json only")
+
+
+def _command_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    """The arguments of one command: the law (fit, predict), where to predict, the baseline (compare)."""
+    if command != "compare":
+        p.add_argument(
+            "--law",
+            choices=["sigmoid", "creep", "power"],
+            default="sigmoid",
+            help="law to fit (default: ScaleRL's sigmoid; creep: the sigmoid with a tail exponent; --prior uses the "
+            "prior's law)",
+        )
+    if command == "predict":
+        at = p.add_mutually_exclusive_group(required=True)
+        at.add_argument(
+            "--at", type=float, action="append", metavar="COMPUTE", help="x value to predict at (repeatable)"
+        )
+        at.add_argument(
+            "--at-hours",
+            type=float,
+            action="append",
+            metavar="H",
+            help="device-hours to predict at (repeatable), converted to x with the throughput (see --throughput)",
+        )
+    if command == "compare":
+        p.add_argument("--baseline", metavar="LABEL", help="judge every other run/recipe against this one")
+        p.add_argument("--margin", type=float, default=0.02, help="seed margin on A for single runs (ScaleRL: 0.02)")
 
 
 def positive(text: str) -> float:

@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     b.add_argument("--x", default="auto", help="x-axis metric (default: auto, as for `asymptote fit`)")
     b.add_argument("--y", default="val/accuracy", help="y-axis metric (default: %(default)s)")
     b.add_argument("--law", choices=["creep", "sigmoid"], default="creep", help="law (default: %(default)s)")
+    b.add_argument("--components", nargs="+", metavar="NAME",
+                   help="the law's coordinates the prior holds (default: log_B log_tail log_C_mid_steps, the "
+                   "shape; logit_gain adds how much of the headroom the runs took)")
     b.add_argument("--gpus", type=int, metavar="N", help="GPUs a verl or OpenRLHF run ran on")
     b.set_defaults(func=_build)
     s = sub.add_parser("show", help="print a prior: its distribution and the runs it was learned from")
@@ -91,7 +94,13 @@ def _build(args: argparse.Namespace) -> int:
             x, y = series(r, x_key, args.y)
             curves.append(Curve(r.name, family_of(r, patterns), x, y, step_compute(r.records, x_key),
                                 r.source or r.name))
-        prior = build_prior(curves, law=args.law, x_key=x_key, y_key=args.y)
+        from analysis.prior import COMPONENTS, DEFAULT_COMPONENTS
+
+        comps = tuple(args.components or DEFAULT_COMPONENTS)
+        unknown = [c for c in comps if c not in COMPONENTS]
+        if unknown:
+            raise ValueError(f"unknown prior component(s) {unknown}; known: {', '.join(COMPONENTS)}")
+        prior = build_prior(curves, law=args.law, components=comps, x_key=x_key, y_key=args.y)
     except (ValueError, FitError, RunError) as e:
         return fail("prior build", str(e))
     path = prior.save(args.out)

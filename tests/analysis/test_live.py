@@ -63,3 +63,26 @@ def test_should_stop():
     assert should_stop(arms) == {"bad"}
     assert should_stop(arms, margin=0.02) == set()  # 0.65 + 0.02 >= 0.66
     assert should_stop({"only": Interval(0.5, 0.4, 0.6)}) == set()
+
+
+def test_predicts_under_a_prior_file(committed_run, tmp_path):
+    """With a prior (recipe key eval.prior), the live prediction fits the creep law under it, from the
+    same history, and logs the same pred/ keys the sweep's early stopping reads."""
+    import numpy as np
+
+    from analysis.prior import Curve, build_prior
+
+    curves = []
+    for i, fam in enumerate(("a", "a", "b", "b")):
+        run = read_run_dir(write_run_dir(tmp_path, f"{fam}-s{i}", seed=i, sigmoid_in="compute/flops", C_mid=3e13,
+                                         steps=120, eval_every=3, pred_lines=False))
+        rec = [r for r in run.records if "val/accuracy" in r]
+        curves.append(Curve(run.name, fam, np.array([r["compute/flops"] for r in rec]),
+                            np.array([r["val/accuracy"] for r in rec]), None))
+    path = build_prior(curves, n_iter=2).save(tmp_path / "prior.json")
+    hist = history(committed_run)
+    out = LivePredictor(prior_path=str(path), n_boot=60).update(hist)
+    assert {"pred/asymptote", "pred/asymptote_low", "pred/asymptote_high", "pred/identified"} <= set(out)
+    assert out["pred/asymptote_low"] <= out["pred/asymptote"] <= out["pred/asymptote_high"]
+    assert 0.5 < out["pred/asymptote"] < 0.8
+    assert LivePredictor(prior_path=str(tmp_path / "missing.json")).update(hist) == {}  # never raises

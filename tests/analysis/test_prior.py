@@ -44,7 +44,7 @@ def draw_corpus(n_families=4, runs_per_family=3, seed=0):
 
 @pytest.fixture(scope="module")
 def learned():
-    return build_prior(draw_corpus(), n_iter=2)
+    return build_prior(draw_corpus(), n_iter=2, components=COMPONENTS)
 
 
 def test_coordinates_by_hand():

@@ -270,3 +270,14 @@ def test_async_combinations_fail_with_what_is_needed(base):
     r = load_recipe(base, ["engine.name=vllm", "async.max_off_policy_steps=1", "algorithm.tis.cap=2"])
     assert r.async_.max_off_policy_steps == 1
     assert yaml.safe_load(dump_recipe(r))["async"]["max_off_policy_steps"] == 1  # written back under `async`
+
+
+def test_eval_prior_must_be_a_prior_file(base, tmp_path):
+    """eval.prior is checked when the recipe loads, before any model: the file, and that it is a prior."""
+    msg = _error(base, [f"eval.prior={tmp_path / 'none.json'}"])
+    assert "eval.prior: prior file" in msg and "does not exist; build one with `asymptote prior build" in msg
+    (tmp_path / "other.json").write_text('{"schema": "asymptote.analysis/1"}')
+    msg = _error(base, [f"eval.prior={tmp_path / 'other.json'}"])
+    assert "is not an Asymptote prior (schema 'asymptote.analysis/1')" in msg
+    (tmp_path / "p.json").write_text('{"schema": "asymptote.prior/1"}')
+    assert load_recipe(base, [f"eval.prior={tmp_path / 'p.json'}"]).eval.prior == str(tmp_path / "p.json")
