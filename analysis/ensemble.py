@@ -8,7 +8,8 @@ steps cheap and deterministic:
 * **Weights from rolling-origin validation inside the prefix** (leave-future-out). Each family
   is fitted to the first half (and the first 70%) of the prefix's points and predicts the points
   after them, an extrapolation the prefix can check; a family with too many parameters for the
-  points before an origin is left out. Each held-out point scores the
+  points before an origin is left out (and where that leaves none, the families are weighted by
+  AICc on the whole prefix instead). Each held-out point scores the
   family by its Gaussian log-likelihood under the prefix's eval noise; the weights are the
   pseudo-BMA+ weights of Yao et al. 2018 ("Using Stacking to Average Bayesian Predictive
   Distributions", Bayesian Analysis): the softmax of the summed log-likelihoods, averaged over
@@ -149,6 +150,21 @@ def pseudo_bma_plus(loglik: Array, n_boot: int = 1000, seed: int = 0) -> Array:
     return w.mean(axis=0)
 
 
+def akaike_weights(fits: list[Fit]) -> Array:
+    """exp(-AICc / 2), normalised; AICc = n ln(RSS / n) + 2k + 2k(k + 1) / (n - k - 1) (Burnham &
+    Anderson 2002), k the fitted parameters (and the noise)."""
+    aicc = []
+    for f in fits:
+        n, k = f.x.size, len(f.free) + 1
+        rss = max(float(np.sum(f.residuals**2)), 1e-300)
+        aicc.append(n * np.log(rss / n) + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf))
+    a = np.array(aicc)
+    if not np.isfinite(a).any():
+        return np.full(a.size, 1.0 / a.size)
+    w = np.exp(-0.5 * (a - np.min(a[np.isfinite(a)])))
+    return w / w.sum()
+
+
 def fit_ensemble(
     x: Array,
     y: Array,
@@ -160,8 +176,9 @@ def fit_ensemble(
     seed: int = 0,
 ) -> Ensemble:
     """Fit every family to (x, y) (the prefix's fitted points), weight the families by rolling-origin
-    validation inside the prefix, and draw the mixture. Raises :class:`FitError` when no family can be
-    weighted (too few points before the first origin)."""
+    validation inside the prefix (where no family has enough points before an origin, by Akaike
+    weights of the whole prefix), and draw the mixture. Raises :class:`FitError` when no family can be
+    fitted."""
     x, y = check_points(x, y)
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
@@ -170,24 +187,28 @@ def fit_ensemble(
     x0 = float(x[0])
     t = x / x0
     sd = max(noise_scale(t, y), 1e-3 * max(float(np.ptp(y)), 1e-3))
-    fits, scores, failed = {}, {}, []
+    fitted, scores, failed = {}, {}, []
     for name in families:
         law = ALL_LAWS[name]
         try:
-            fit = fit_law(law, t, y)
+            fitted[name] = fit_law(law, t, y)
         except (FitError, ValueError, np.linalg.LinAlgError):
             failed.append(name)
             continue
         ll = _held_out_loglik(law, t, y, sd)
-        if ll is None:
-            failed.append(name)
-            continue
-        fits[name], scores[name] = fit, ll
-    if not fits:
-        raise FitError(f"no family of the ensemble could be fitted and validated on these {x.size} points "
-                       f"(each needs its parameters + 2 points in the first {ORIGINS[0]:.0%} of the points)")
-    names = list(fits)
-    weights = pseudo_bma_plus(np.column_stack([scores[n] for n in names]), seed=seed)
+        if ll is not None:
+            scores[name] = ll
+    if not fitted:
+        raise FitError(f"no family of the ensemble could be fitted to these {x.size} points")
+    if scores:  # the families that could be validated, weighted by it
+        fits = {n: fitted[n] for n in scores}
+        failed += [n for n in fitted if n not in scores]
+        names = list(fits)
+        weights = pseudo_bma_plus(np.column_stack([scores[n] for n in names]), seed=seed)
+    else:  # too few points for any origin: Akaike weights of the fits to the whole prefix
+        fits = fitted
+        names = list(fits)
+        weights = akaike_weights([fits[n] for n in names])
     boots = {}
     for n, w in zip(names, weights):
         if w >= min_weight:

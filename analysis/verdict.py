@@ -11,6 +11,11 @@ A fit calls its A identified when all of these hold:
 * it gives no warning (``Fit.warnings`` and the interval warnings: the curve bends inside the data,
   no parameter at a bound, A's interval narrower than half the predicted gain, A not piled at the
   top of its range);
+* **the run has stopped rising**: over the last doubling of the fitted compute, the evals' least-
+  squares slope in log-compute is not significantly positive (one-sided t-test at 5%). RL runs creep
+  up for a long time after their bend (every GRPO run of the stored corpus still rose significantly
+  over its last doubling); a run that is still rising has not shown its ceiling, whatever a law
+  extrapolates;
 * **the ceiling is in reach**: the fitted curve at ``REACH`` times the last fitted compute is already
   inside A's interval. A curve still creeping (the slow phase after the bend) is far from its A at
   the end of the data and beyond; its A is an extrapolation of the creep, which a prefix measures
@@ -63,12 +68,39 @@ def other_law_asymptote(cf) -> tuple[str, float] | None:
     return other.name, float(fit.params["A"])
 
 
+def still_rising(x: np.ndarray, y: np.ndarray, level: float = 0.05) -> tuple[float, float] | None:
+    """(rise per doubling, one-sided p) of the least-squares line in log-compute through the points of the
+    last doubling of ``x``, where that rise is significantly positive at ``level``; None where it is not
+    (or where fewer than 4 points lie in the last doubling)."""
+    from scipy.stats import t as t_dist
+
+    keep = x >= float(np.max(x)) / 2
+    if keep.sum() < 4:
+        return None
+    lx, ys = np.log(x[keep]), y[keep]
+    X = np.column_stack([np.ones(lx.size), lx])
+    coef, *_ = np.linalg.lstsq(X, ys, rcond=None)
+    dof = lx.size - 2
+    s2 = float(np.sum((ys - X @ coef) ** 2)) / dof
+    se = float(np.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1]))
+    if se == 0.0:
+        return None
+    p = float(t_dist.sf(coef[1] / se, dof))
+    return (float(coef[1] * np.log(2.0)), p) if p < level else None
+
+
 def verdict(cf, reach: float = REACH, horizon: float = HORIZON, check_law: bool = True) -> Verdict:
     """The verdict on a :class:`analysis.extrapolate.CurveFit` (see the module doc); ``check_law=False``
     skips refitting the other law."""
     last = float(cf.fitted_range[1])
     a = cf.asymptote
     reasons = list(cf.warnings)
+    rising = still_rising(cf.fit.x, cf.fit.y)
+    if rising is not None:
+        reasons.append(
+            f"the run is still rising: {rising[0]:+.3f} per doubling of compute over the last doubling fitted "
+            f"(one-sided p = {rising[1]:.3f})"
+        )
     if "R0" in cf.fit.params:  # ScaleRL's sigmoid and the creep law: the curve approaches A from below
         far, _ = predict(cf.fit, cf.boot, reach * last)
         if not a.low <= far.value:

@@ -29,7 +29,10 @@ def test_fit_on_the_committed_run(committed_run, tmp_path, capsys):
     assert analysis_main(["fit", str(committed_run), "--out", str(tmp_path), "--boot", "100"]) == 0
     out = capsys.readouterr().out
     assert "A [95%]" in out and "tiny-grpo-s0" in out
-    assert "predicted asymptote of val/accuracy for tiny-grpo-s0:" in out
+    # the committed run still rises over its last doubling: the verdict promises a value, not a ceiling
+    assert "tiny-grpo-s0: the fit does not promise a ceiling (A = " in out
+    assert "it promises val/accuracy = " in out and "2x its last fitted compute" in out
+    assert "(!) the run is still rising: +" in out
     assert "entropy-performance law" in out
     fit = json.loads((tmp_path / "fit.json").read_text())
     (cf,) = fit["fits"]

@@ -110,3 +110,45 @@ def test_a_family_fits_through_the_common_fitter():
     y = weibull(t, 0.8, 0.2, 0.1, 1.3)
     fit = fit_law(FAMILIES["weibull"], t, y)
     assert fit.asymptote == pytest.approx(0.8, abs=0.01)
+
+
+def test_akaike_weights_by_hand():
+    from analysis.ensemble import akaike_weights
+
+    t = np.linspace(1, 10, 12)
+    y = pow3(t, 0.8, 0.5, 0.7) + 0.01 * np.sin(7 * t)
+    f3, f2 = fit_law(FAMILIES["pow3"], t, y), fit_law(FAMILIES["ilog2"], t, y)
+    w = akaike_weights([f3, f2])
+
+    def aicc(f):
+        n, k = f.x.size, len(f.free) + 1
+        return n * math.log(float(np.sum(f.residuals**2)) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+
+    assert w[0] / w[1] == pytest.approx(math.exp(-0.5 * (aicc(f3) - aicc(f2))))
+    assert w.sum() == pytest.approx(1.0)
+
+
+def test_the_verdict_names_a_ceiling_only_once_the_run_has_stopped_rising():
+    """A run that has flattened is identified; the same curve cut while it still climbs is not, and
+    says what it promises instead (the value at 2x its last fitted compute)."""
+    from analysis.extrapolate import fit_curve
+    from analysis.verdict import still_rising, verdict, verdict_text
+
+    rng = np.random.default_rng(3)
+    C = np.linspace(0, 2e14, 101)
+    y = sigmoid(C, A=0.7, B=2.5, C_mid=1e13, R0=0.3) + 0.005 * rng.standard_normal(C.size)
+    done = verdict(fit_curve(C, y, n_boot=80))
+    assert done.identified, done.reasons
+    assert verdict_text(done, "flat", "val/accuracy", "compute/flops").startswith(
+        "predicted asymptote of val/accuracy for flat: 0.7")
+    early = verdict(fit_curve(C, y, budget=2e13, n_boot=80))  # up to 2 C_mid: still rising
+    assert not early.identified and any("still rising" in r for r in early.reasons)
+    assert early.at == pytest.approx(2 * 2e13, rel=0.05)
+    assert early.value.low <= sigmoid(np.array([early.at]), 0.7, 2.5, 1e13, 0.3)[0] <= early.value.high
+    text = verdict_text(early, "early", "val/accuracy", "compute/flops")
+    assert "does not promise a ceiling" in text and "it promises val/accuracy = " in text
+    # the rise per doubling by hand: y = 0.1 ln x exactly rises 0.1 ln 2 per doubling
+    x = np.linspace(1, 16, 30)
+    rise, p = still_rising(x, 0.1 * np.log(x) + 1e-4 * np.sin(x))
+    assert rise == pytest.approx(0.1 * np.log(2), rel=1e-2) and p < 1e-6
+    assert still_rising(x, 0.5 + 1e-3 * np.cos(7 * x)) is None

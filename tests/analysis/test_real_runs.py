@@ -61,4 +61,4 @@ def test_compare_pools_the_seeds_of_real_recipes(tmp_path, capsys):
     assert len(runs) == 4
     assert main(["compare", *runs, "--boot", "100", "--out", str(tmp_path), "--no-plots"]) == 0
     out = capsys.readouterr().out
-    assert "sum-grpo" in out and "sum-ent" in out and "compute/flops" in out
+    assert "sum-grpo" in out and "sum-kl" in out and "compute/flops" in out
