@@ -56,6 +56,9 @@ class PriorTerm:
     whiten: Array
     chol: Array
     scale: float
+    dof: float | None = None
+    """Degrees of freedom of the prior's spread where it was estimated from few groups (a prior from F
+    task families: F - 1): the recentring draws are then multivariate-t, not Gaussian."""
 
     def residuals(self, params: dict[str, float]) -> Array:
         return self.scale * (self.whiten @ (self.z(params) - self.mean))
@@ -63,8 +66,12 @@ class PriorTerm:
     def recentred(self, rng: np.random.Generator) -> "PriorTerm":
         """The same prior centred on a draw from itself: each bootstrap refit uses one, which turns the
         bootstrap into randomise-then-optimise sampling of the posterior (exact for a linear-Gaussian
-        model; Bardsley et al. 2014, SIAM J. Sci. Comput.)."""
-        return replace(self, mean=self.mean + self.chol @ rng.standard_normal(self.mean.size))
+        model; Bardsley et al. 2014, SIAM J. Sci. Comput.). With ``dof``, the draw is multivariate-t: a
+        spread estimated from F groups is itself uncertain, and a new group can lie further out."""
+        step = self.chol @ rng.standard_normal(self.mean.size)
+        if self.dof is not None:
+            step *= np.sqrt(self.dof / rng.chisquare(self.dof))
+        return replace(self, mean=self.mean + step)
 
 
 @dataclass(frozen=True)

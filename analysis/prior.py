@@ -112,6 +112,11 @@ class Prior:
     between: Array = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
+    def dof(self) -> float:
+        """Degrees of freedom of the spread between families: F - 1 for F families (at least 1)."""
+        return float(max(len(self.families) - 1, 1))
+
+    @property
     def families(self) -> list[str]:
         return sorted({m.family for m in self.members})
 
@@ -228,7 +233,7 @@ def prior_term(prior: Prior, components: tuple[str, ...], step: float | None, to
     L = np.linalg.cholesky(cov)
     return PriorTerm(
         z=lambda p: coordinates(p, components, step, top),
-        mean=mean, whiten=np.linalg.inv(L), chol=L, scale=scale,
+        mean=mean, whiten=np.linalg.inv(L), chol=L, scale=scale, dof=prior.dof if prior.members else None,
     )
 
 
