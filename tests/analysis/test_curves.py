@@ -132,7 +132,7 @@ def test_the_verdict_names_a_ceiling_only_once_the_run_has_stopped_rising():
     """A run that has flattened is identified; the same curve cut while it still climbs is not, and
     says what it promises instead (the value at 2x its last fitted compute)."""
     from analysis.extrapolate import fit_curve
-    from analysis.verdict import still_rising, verdict, verdict_text
+    from analysis.verdict import continued_rise, still_rising, verdict, verdict_text
 
     rng = np.random.default_rng(3)
     C = np.linspace(0, 2e14, 101)
@@ -151,4 +151,9 @@ def test_the_verdict_names_a_ceiling_only_once_the_run_has_stopped_rising():
     x = np.linspace(1, 16, 30)
     rise, p = still_rising(x, 0.1 * np.log(x) + 1e-4 * np.sin(x))
     assert rise == pytest.approx(0.1 * np.log(2), rel=1e-2) and p < 1e-6
+    # continued, the same line reaches 0.1 ln 32 at twice the last x; the bound sits just above it
+    hi = continued_rise(x, 0.1 * np.log(x) + 1e-4 * np.sin(x), 32.0)
+    assert 0.1 * np.log(32) < hi < 0.1 * np.log(32) + 2e-3
+    # a still-rising run's promise reaches at least as high as its rise continued (capped at A's range)
+    assert early.value.high >= min(continued_rise(C[C <= 2e13], y[C <= 2e13], early.at), 1.0) - 1e-9
     assert still_rising(x, 0.5 + 1e-3 * np.cos(7 * x)) is None
