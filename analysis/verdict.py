@@ -74,21 +74,31 @@ def other_law_asymptote(cf) -> tuple[str, float] | None:
     return other.name, float(fit.params["A"])
 
 
+def _last_doubling_line(x: np.ndarray, y: np.ndarray, min_points: int):
+    """The least-squares line in log-compute through the points of the last doubling of ``x``:
+    (coefficients, inverse of X'X, residual variance, degrees of freedom); None with fewer than
+    ``min_points`` such points."""
+    keep = x >= float(np.max(x)) / 2
+    if keep.sum() < min_points:
+        return None
+    X = np.column_stack([np.ones(int(keep.sum())), np.log(x[keep])])
+    coef, *_ = np.linalg.lstsq(X, y[keep], rcond=None)
+    dof = int(keep.sum()) - 2
+    s2 = float(np.sum((y[keep] - X @ coef) ** 2)) / dof
+    return coef, np.linalg.inv(X.T @ X), s2, dof
+
+
 def still_rising(x: np.ndarray, y: np.ndarray, level: float = 0.05) -> tuple[float, float] | None:
     """(rise per doubling, one-sided p) of the least-squares line in log-compute through the points of the
     last doubling of ``x``, where that rise is significantly positive at ``level``; None where it is not
     (or where fewer than 4 points lie in the last doubling)."""
     from scipy.stats import t as t_dist
 
-    keep = x >= float(np.max(x)) / 2
-    if keep.sum() < 4:
+    line = _last_doubling_line(x, y, 4)
+    if line is None:
         return None
-    lx, ys = np.log(x[keep]), y[keep]
-    X = np.column_stack([np.ones(lx.size), lx])
-    coef, *_ = np.linalg.lstsq(X, ys, rcond=None)
-    dof = lx.size - 2
-    s2 = float(np.sum((ys - X @ coef) ** 2)) / dof
-    se = float(np.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1]))
+    coef, inv, s2, dof = line
+    se = float(np.sqrt(s2 * inv[1, 1]))
     if se == 0.0:
         return None
     p = float(t_dist.sf(coef[1] / se, dof))
@@ -101,15 +111,12 @@ def continued_rise(x: np.ndarray, y: np.ndarray, at: float, level: float = 0.95)
     would take the curve (nan with fewer than 3 such points)."""
     from scipy.stats import t as t_dist
 
-    keep = x >= float(np.max(x)) / 2
-    if keep.sum() < 3:
+    line = _last_doubling_line(x, y, 3)
+    if line is None:
         return float("nan")
-    X = np.column_stack([np.ones(int(keep.sum())), np.log(x[keep])])
-    coef, *_ = np.linalg.lstsq(X, y[keep], rcond=None)
-    dof = int(keep.sum()) - 2
-    s2 = float(np.sum((y[keep] - X @ coef) ** 2)) / dof
+    coef, inv, s2, dof = line
     v = np.array([1.0, np.log(at)])
-    se = float(np.sqrt(s2 * v @ np.linalg.inv(X.T @ X) @ v))
+    se = float(np.sqrt(s2 * v @ inv @ v))
     return float(v @ coef + t_dist.ppf(0.5 + level / 2, dof) * se)
 
 
